@@ -1,0 +1,1 @@
+"""Electrophysiology: conduction tensors, Eikonal activation, protocols."""

@@ -1,0 +1,1 @@
+"""Myocardial fibre fields."""

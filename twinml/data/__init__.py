@@ -1,0 +1,1 @@
+"""Sampling, sweeps of the reference solver, graph features and datasets."""

@@ -1,0 +1,1 @@
+"""Plain torch.nn emulators (no Lightning, no MLflow here)."""

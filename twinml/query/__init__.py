@@ -1,0 +1,1 @@
+"""What-if queries on a twin."""

@@ -1,0 +1,1 @@
+"""Lightning training and MLflow tracking around `twinml.models`."""

@@ -1,0 +1,1 @@
+"""Rendering to PNG (off-screen)."""
