@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
+from simulators.ep.graph_paths import metric_edge_graph
 from simulators.ep.ventricles import TissueParams, Ventricles
 from twinml.data.coarse import CoarseGraph
 
@@ -40,20 +41,25 @@ class HeartFeatures:
     x : ndarray of shape (n_coarse, n_node_features)
     edge_index : ndarray of shape (2, n_edges)
     edge_attr : ndarray of shape (n_edges, n_edge_features)
-    edge_len_mm : ndarray of shape (n_edges,)
-    myo_cost : ndarray of shape (n_edges,)
-        Travel time along each edge at unit velocity scaling without the
-        fast layer, ms.
-    fast_edge : ndarray of shape (n_edges,), bool
-        Edges inside the fast endocardial layer.
+    travel_index : ndarray of shape (2, n_travel)
+        Pairs of coarse nodes up to two hops apart: the graph of the
+        travel-time feature (two hops cut the zig-zag error of a sparse graph).
+    travel_cost : ndarray of shape (n_travel,)
+        Travel time of each pair at unit velocity scaling, ms: the shortest
+        path between the two representatives on the mesh graph.
+    travel_fast : ndarray of shape (n_travel,), bool
+        Pairs inside the fast endocardial layer (their cost does not scale).
+    offset : ndarray of shape (n_points,)
+        Travel time from each node's representative to the node, ms.
     """
 
     x: np.ndarray
     edge_index: np.ndarray
     edge_attr: np.ndarray
-    edge_len_mm: np.ndarray
-    myo_cost: np.ndarray
-    fast_edge: np.ndarray
+    travel_index: np.ndarray
+    travel_cost: np.ndarray
+    travel_fast: np.ndarray
+    offset: np.ndarray
 
 
 def heart_features(
@@ -88,37 +94,96 @@ def heart_features(
         ]
     )
 
-    # edge features: length, myocardial travel time, fibre alignment
+    # edge features: length, travel time, fibre alignment
     src, dst = coarse.edge_index
     vec = mesh.points[rep[dst]] - mesh.points[rep[src]]
     length = np.linalg.norm(vec, axis=1)
     t_edge = 0.5 * (tensor[src] + tensor[dst])
-    metric = t_edge / tissue.v_fibre**2 + (np.eye(3) - t_edge) / tissue.v_cross**2
-    myo_cost = np.sqrt(np.einsum("ei,eij,ej->e", vec, metric, vec))
     along = np.sqrt(np.clip(np.einsum("ei,eij,ej->e", vec, t_edge, vec), 0, None))
     fast_edge = heart.rv_endo_mask[rep[src]] & heart.rv_endo_mask[rep[dst]]
+    travel_index = _two_hop_pairs(coarse.edge_index, coarse.n_coarse)
+    travel_cost, offset = _mesh_path_costs(heart, coarse, travel_index, tissue)
+    travel_fast = heart.rv_endo_mask[rep[travel_index]].all(axis=0)
+    edge_cost = sp.csr_matrix(
+        (travel_cost, tuple(travel_index)), shape=(coarse.n_coarse,) * 2
+    )[src, dst]
     edge_attr = np.column_stack(
-        [length / 10.0, myo_cost / 50.0, fast_edge.astype(float), along / length]
+        [
+            length / 10.0,
+            np.asarray(edge_cost).ravel() / 20.0,
+            fast_edge.astype(float),
+            along / length,
+        ]
     )
     return HeartFeatures(
         x=x.astype(np.float32),
         edge_index=coarse.edge_index.astype(np.int64),
         edge_attr=edge_attr.astype(np.float32),
-        edge_len_mm=length,
-        myo_cost=myo_cost,
-        fast_edge=fast_edge,
+        travel_index=travel_index,
+        travel_cost=travel_cost,
+        travel_fast=travel_fast,
+        offset=offset,
     )
+
+
+def _two_hop_pairs(edge_index: np.ndarray, n: int) -> np.ndarray:
+    """Directed pairs of distinct nodes at most two edges apart, (2, n_pairs)."""
+    adj = sp.csr_matrix(
+        (np.ones(edge_index.shape[1]), tuple(edge_index)), shape=(n, n)
+    )
+    reach = ((adj + adj @ adj) > 0).tocoo()
+    keep = reach.row != reach.col
+    return np.stack([reach.row[keep], reach.col[keep]]).astype(np.int64)
+
+
+def _mesh_path_costs(
+    heart: Ventricles,
+    coarse: CoarseGraph,
+    pairs: np.ndarray,
+    tissue: TissueParams,
+    chunk: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mesh-graph travel times along coarse edges and from representatives.
+
+    Dijkstra on the anisotropic mesh graph from every representative,
+    limited to a few coarse edge lengths, gives each coarse edge the time of
+    the best mesh path between its ends and each node the time from its own
+    representative: the coarse graph then inherits the mesh's anisotropy and
+    fast layer instead of an averaged tensor.
+    """
+    mesh = heart.mesh
+    graph = metric_edge_graph(mesh.points, mesh.cells, heart.metric(tissue))
+    src, dst = pairs
+    n_coarse = coarse.n_coarse
+    cost = np.full(src.size, np.inf)
+    offset = np.full(mesh.n_points, np.inf)
+    slowest = 1.0 / (tissue.v_cross * tissue.cv_scale)
+    step = np.linalg.norm(mesh.points[coarse.rep[dst]] - mesh.points[coarse.rep[src]], axis=1)
+    limit = 3.0 * slowest * float(step.max())
+    for lo in range(0, n_coarse, chunk):
+        rows = np.arange(lo, min(lo + chunk, n_coarse))
+        dist = dijkstra(graph, directed=False, indices=coarse.rep[rows], limit=limit)
+        sel = (src >= lo) & (src < rows[-1] + 1)
+        cost[sel] = dist[src[sel] - lo, coarse.rep[dst[sel]]]
+        nodes = np.flatnonzero((coarse.cluster >= lo) & (coarse.cluster <= rows[-1]))
+        offset[nodes] = dist[coarse.cluster[nodes] - lo, nodes]
+
+    # symmetric costs; the rare edge beyond the limit takes its straight line
+    fallback = slowest * step
+    cost = np.where(np.isfinite(cost), cost, fallback)
+    pair = sp.csr_matrix((cost, (src, dst)), shape=(n_coarse, n_coarse))
+    cost = np.minimum(cost, np.asarray(pair[dst, src]).ravel())
+    offset = np.where(np.isfinite(offset), offset, 0.0)
+    return cost, offset
 
 
 def coarse_travel_graph(
     feats: HeartFeatures, tissue: TissueParams, n_coarse: int
 ) -> sp.csr_matrix:
     """Coarse graph of edge travel times for given tissue parameters, ms."""
-    cost = np.where(
-        feats.fast_edge, feats.edge_len_mm / tissue.v_endo, feats.myo_cost / tissue.cv_scale
-    )
-    src, dst = feats.edge_index
-    return sp.csr_matrix((cost, (src, dst)), shape=(n_coarse, n_coarse))
+    cost = feats.travel_cost
+    cost = np.where(feats.travel_fast, cost, cost / tissue.cv_scale)
+    return sp.csr_matrix((cost, tuple(feats.travel_index)), shape=(n_coarse, n_coarse))
 
 
 def query_features(
@@ -146,8 +211,9 @@ def query_features(
         velocity scaling and the VV delay / `T_SCALE_MS`.
     """
     graph = coarse_travel_graph(feats, tissue, coarse.n_coarse)
-    starts = coarse.cluster[np.concatenate([[rv_lead], np.asarray(lv_leads)])]
-    dist = dijkstra(graph, directed=True, indices=starts)
+    leads = np.concatenate([[rv_lead], np.asarray(lv_leads)])
+    dist = dijkstra(graph, directed=True, indices=coarse.cluster[leads])
+    dist += (feats.offset[leads] / tissue.cv_scale)[:, None]
     t_rv = dist[0][None, :]
     t_lv = dist[1:] - vv_delay_ms
     t0 = min(0.0, -vv_delay_ms)

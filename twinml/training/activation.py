@@ -182,6 +182,7 @@ def train_activation_model(
             enable_model_summary=False,
             log_every_n_steps=1,
             num_sanity_val_steps=0,
+            check_val_every_n_epoch=max(1, config.epochs // 10),
         )
         trainer.fit(module, train_dl, val_dl)
 
