@@ -27,3 +27,7 @@ class SiteError(TwinmlInputError):
 
 class DataError(RuntimeError):
     """External data (a download, a cache entry) is missing or corrupt."""
+
+
+class ParameterError(TwinmlInputError):
+    """A model or run parameter is outside its allowed range."""

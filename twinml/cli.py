@@ -40,7 +40,7 @@ def _fail(err: BaseException) -> None:
     """One-line reason on stderr and the exit code of the error's class."""
     from simulators.errors import TwinmlInputError
 
-    code = 2 if isinstance(err, (TwinmlInputError, ValueError)) else 1
+    code = 2 if isinstance(err, TwinmlInputError) else 1
     typer.echo(f"twinml: error: {err}", err=True)
     raise typer.Exit(code)
 
@@ -64,11 +64,12 @@ def demo(
     try:
         import torch
 
+        from simulators.errors import ParameterError
         from twinml.demo import DemoConfig, run_demo
 
         if threads is not None:
             if threads < 1:
-                raise ValueError(f"--threads must be at least 1, got {threads}")
+                raise ParameterError(f"--threads must be at least 1, got {threads}")
             torch.set_num_threads(threads)
         config = DemoConfig.quick(seed) if quick else DemoConfig().with_seed(seed)
         report = run_demo(config, out, scheduler=scheduler, retrain=retrain)

@@ -26,7 +26,7 @@ import numpy as np
 from simulators.ep.conduction import metric_tensors
 from simulators.ep.eikonal import EikonalSolver
 from simulators.ep.markers import ActivationMarkers, activation_markers
-from simulators.errors import FieldError, SiteError
+from simulators.errors import FieldError, ParameterError, SiteError
 from simulators.mesh.aha import (
     LATERAL_SEGMENTS,
     LV_LEAD_SEGMENTS,
@@ -61,9 +61,9 @@ class TissueParams:
         for name in ("v_fibre", "v_cross", "v_endo", "cv_scale"):
             value = getattr(self, name)
             if not np.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a positive number, got {value}")
+                raise ParameterError(f"{name} must be a positive number, got {value}")
         if self.v_cross > self.v_fibre:
-            raise ValueError(
+            raise ParameterError(
                 f"v_cross ({self.v_cross} mm/ms) must not exceed v_fibre "
                 f"({self.v_fibre} mm/ms)"
             )
@@ -91,11 +91,11 @@ class PacingPlan:
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+            raise ParameterError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if self.protocol == "crt" and self.lv_lead is None:
             raise SiteError("CRT needs an LV lead site")
         if not np.isfinite(self.vv_delay_ms) or abs(self.vv_delay_ms) > 80:
-            raise ValueError(
+            raise ParameterError(
                 f"vv_delay_ms must lie in [-80, 80] ms, got {self.vv_delay_ms}"
             )
 
@@ -265,5 +265,5 @@ class Ventricles:
     def qlv_ms(self, lbbb: Activation, node: int) -> float:
         """QLV of a lead site: its activation time under LBBB, ms."""
         if lbbb.plan.protocol != "lbbb":
-            raise ValueError("QLV is read from an LBBB activation map")
+            raise ParameterError("QLV is read from an LBBB activation map")
         return float(lbbb.t_ms[node])

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.stats import qmc
 
+from simulators.errors import ParameterError
 from simulators.ep.ventricles import PacingPlan, TissueParams, Ventricles
 
 logger = logging.getLogger(__name__)
@@ -49,9 +50,9 @@ class SweepConfig:
 
     def __post_init__(self) -> None:
         if self.n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {self.n_samples}")
+            raise ParameterError(f"n_samples must be at least 1, got {self.n_samples}")
         if not 0 < self.cv_scale_min <= self.cv_scale_max:
-            raise ValueError(
+            raise ParameterError(
                 "need 0 < cv_scale_min <= cv_scale_max, got "
                 f"{self.cv_scale_min}, {self.cv_scale_max}"
             )
@@ -73,7 +74,7 @@ def sample_sweep(heart: Ventricles, config: SweepConfig) -> list[dict]:
     rng = np.random.default_rng(config.seed)
     candidates = heart.lv_candidates
     if config.n_samples > candidates.size:
-        raise ValueError(
+        raise ParameterError(
             f"n_samples {config.n_samples} exceeds the {candidates.size} candidate "
             "LV lead sites"
         )

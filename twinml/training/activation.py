@@ -91,7 +91,9 @@ def sparse_tensor(matrix) -> torch.Tensor:
     coo = matrix.tocoo()
     index = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
     values = torch.from_numpy(coo.data.astype(np.float32))
-    return torch.sparse_coo_tensor(index, values, coo.shape).coalesce()
+    return torch.sparse_coo_tensor(
+        index, values, coo.shape, check_invariants=True
+    ).coalesce()
 
 
 def train_activation_model(
