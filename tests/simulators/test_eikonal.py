@@ -256,7 +256,8 @@ def test_point_sources_with_offsets():
 
     # first-order scheme at h = 0.05, where one such source alone has 2.5 %
     # error; the kink where the fronts meet adds an O(h) error of its own
-    assert rel <= 0.03
+    # (2.9 % measured in all)
+    assert rel <= 0.04
 
 
 # --------------------------------------------------------------------------
@@ -368,3 +369,14 @@ def test_solver_pickles_and_reuses_adjacency():
     np.testing.assert_array_equal(
         clone.solve(metric, src, 0.0), solver.solve(metric, src, 0.0)
     )
+
+
+def test_shared_metric_forms_agree():
+    # a (3, 3) tensor, its broadcast and an explicit per-cell copy are the
+    # same field: results must be bit-identical
+    mesh, solver = _cube(4)
+    full = _uniform_metric(mesh, (1, 2, 0), 0.6, 0.2)
+    src = mesh.surface_nodes("ymax")
+    ref = solver.solve(full, src, 0.0)
+    for form in (full[0], np.broadcast_to(full[0], full.shape)):
+        np.testing.assert_array_equal(solver.solve(form, src, 0.0), ref)

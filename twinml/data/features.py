@@ -22,7 +22,6 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from simulators.ep.graph_paths import metric_edge_graph
 from simulators.ep.ventricles import TissueParams, Ventricles
 from twinml.data.coarse import CoarseGraph
 
@@ -102,8 +101,9 @@ def heart_features(
     along = np.sqrt(np.clip(np.einsum("ei,eij,ej->e", vec, t_edge, vec), 0, None))
     fast_edge = heart.rv_endo_mask[rep[src]] & heart.rv_endo_mask[rep[dst]]
     travel_index = _two_hop_pairs(coarse.edge_index, coarse.n_coarse)
-    travel_cost, offset = _mesh_path_costs(heart, coarse, travel_index, tissue)
-    travel_fast = heart.rv_endo_mask[rep[travel_index]].all(axis=0)
+    travel_cost, travel_fast, offset = _metric_costs(
+        heart, coarse, travel_index, tensor, tissue
+    )
     edge_cost = sp.csr_matrix(
         (travel_cost, tuple(travel_index)), shape=(coarse.n_coarse,) * 2
     )[src, dst]
@@ -136,45 +136,42 @@ def _two_hop_pairs(edge_index: np.ndarray, n: int) -> np.ndarray:
     return np.stack([reach.row[keep], reach.col[keep]]).astype(np.int64)
 
 
-def _mesh_path_costs(
+def _metric_costs(
     heart: Ventricles,
     coarse: CoarseGraph,
     pairs: np.ndarray,
+    tensor: np.ndarray,
     tissue: TissueParams,
-    chunk: int = 256,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mesh-graph travel times along coarse edges and from representatives.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Straight-line travel times between representatives and to every node.
 
-    Dijkstra on the anisotropic mesh graph from every representative,
-    limited to a few coarse edge lengths, gives each coarse edge the time of
-    the best mesh path between its ends and each node the time from its own
-    representative: the coarse graph then inherits the mesh's anisotropy and
-    fast layer instead of an averaged tensor.
+    A pair's time is its length in the metric of the mean fibre tensor of
+    its two clusters, M = T / v_f^2 + (I - T) / v_c^2 (the myocardium), or
+    its length over `v_endo` when both ends lie on the fast layer.
+
+    Returns
+    -------
+    cost : ndarray of shape (n_pairs,), ms
+    fast : ndarray of shape (n_pairs,), bool
+    offset : ndarray of shape (n_points,), ms
+        Time from each node's representative to the node.
     """
-    mesh = heart.mesh
-    graph = metric_edge_graph(mesh.points, mesh.cells, heart.metric(tissue))
-    src, dst = pairs
-    n_coarse = coarse.n_coarse
-    cost = np.full(src.size, np.inf)
-    offset = np.full(mesh.n_points, np.inf)
-    slowest = 1.0 / (tissue.v_cross * tissue.cv_scale)
-    step = np.linalg.norm(mesh.points[coarse.rep[dst]] - mesh.points[coarse.rep[src]], axis=1)
-    limit = 3.0 * slowest * float(step.max())
-    for lo in range(0, n_coarse, chunk):
-        rows = np.arange(lo, min(lo + chunk, n_coarse))
-        dist = dijkstra(graph, directed=False, indices=coarse.rep[rows], limit=limit)
-        sel = (src >= lo) & (src < rows[-1] + 1)
-        cost[sel] = dist[src[sel] - lo, coarse.rep[dst[sel]]]
-        nodes = np.flatnonzero((coarse.cluster >= lo) & (coarse.cluster <= rows[-1]))
-        offset[nodes] = dist[coarse.cluster[nodes] - lo, nodes]
+    pts = heart.mesh.points
+    rep = coarse.rep
+    eye = np.eye(3)
 
-    # symmetric costs; the rare edge beyond the limit takes its straight line
-    fallback = slowest * step
-    cost = np.where(np.isfinite(cost), cost, fallback)
-    pair = sp.csr_matrix((cost, (src, dst)), shape=(n_coarse, n_coarse))
-    cost = np.minimum(cost, np.asarray(pair[dst, src]).ravel())
-    offset = np.where(np.isfinite(offset), offset, 0.0)
-    return cost, offset
+    def metric_length(vec: np.ndarray, t: np.ndarray) -> np.ndarray:
+        metric = t / tissue.v_fibre**2 + (eye - t) / tissue.v_cross**2
+        return np.sqrt(np.einsum("ei,eij,ej->e", vec, metric, vec))
+
+    src, dst = pairs
+    vec = pts[rep[dst]] - pts[rep[src]]
+    fast = heart.rv_endo_mask[rep[src]] & heart.rv_endo_mask[rep[dst]]
+    myo = metric_length(vec, 0.5 * (tensor[src] + tensor[dst]))
+    cost = np.where(fast, np.linalg.norm(vec, axis=1) / tissue.v_endo, myo)
+    to_rep = pts - pts[rep[coarse.cluster]]
+    offset = metric_length(to_rep, tensor[coarse.cluster])
+    return cost, fast, offset
 
 
 def coarse_travel_graph(

@@ -128,6 +128,7 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> I
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            silence_logs=logging.WARNING,
         ) as cluster,
         Client(cluster) as client,
     ):
