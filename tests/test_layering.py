@@ -24,15 +24,23 @@ def test_importing_every_simulator_module_loads_no_torch():
         "print(','.join(bad))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
     )
     assert out.stdout.strip() == ""
 
 
-@pytest.mark.skipif(shutil.which("lint-imports") is None and not
-                    (Path(sys.executable).parent / "lint-imports").exists(),
-                    reason="import-linter not installed")
+@pytest.mark.skipif(
+    shutil.which("lint-imports") is None
+    and not (Path(sys.executable).parent / "lint-imports").exists(),
+    reason="import-linter not installed",
+)
 def test_import_linter_contracts_hold():
-    exe = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
+    exe = shutil.which("lint-imports") or str(
+        Path(sys.executable).parent / "lint-imports"
+    )
     out = subprocess.run([exe], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stdout + out.stderr

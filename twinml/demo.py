@@ -105,10 +105,12 @@ def run_demo(
     heart = Ventricles(mesh, fibres)
     tissue = replace(config.tissue, cv_scale=config.query_cv_scale)
     lbbb = heart.activate(PacingPlan("lbbb"), tissue)
-    logger.info("LBBB: TAT %.1f ms, MLVAT %.1f ms", lbbb.markers.tat_ms, lbbb.markers.mlvat_ms)
+    logger.info(
+        "LBBB: TAT %.1f ms, MLVAT %.1f ms", lbbb.markers.tat_ms, lbbb.markers.mlvat_ms
+    )
 
     # 4. sweep through Dask, cached as a PyG dataset
-    mesh_key = mesh.meta.get("sha256", "unknown")
+    mesh_key = sha256_json(mesh.meta.get("source", {}))
     sweep_key = sha256_json(
         {
             "solver": simulators.SOLVER_VERSION,
@@ -178,8 +180,10 @@ def run_demo(
     )[:16]
     ckpt = cache / "models" / model_key / "activation_gnn.pt"
     graph = GraphTensors(
-        x=_t(feats.x), edge_index=_t(feats.edge_index),
-        edge_attr=_t(feats.edge_attr), interp=sparse_tensor(coarse.interp),
+        x=_t(feats.x),
+        edge_index=_t(feats.edge_index),
+        edge_attr=_t(feats.edge_attr),
+        interp=sparse_tensor(coarse.interp),
     )
     if ckpt.is_file() and not retrain:
         logger.info("reusing the trained emulator %s", ckpt)
@@ -187,10 +191,18 @@ def run_demo(
     else:
         logger.info("training the emulator on %d solves", len(samples))
         model, _ = train_activation_model(
-            graph, lead_train.astype(np.int64), q_train, t_sweep.astype(np.float32),
-            config.train, k_init, out_dir / "mlflow.db",
-            {"dataset_sha256": dataset.provenance["data_sha256"],
-             "sweep_dir": str(sweep_dir), "environment": environment_info()},
+            graph,
+            lead_train.astype(np.int64),
+            q_train,
+            t_sweep.astype(np.float32),
+            config.train,
+            k_init,
+            out_dir / "mlflow.db",
+            {
+                "dataset_sha256": dataset.provenance["data_sha256"],
+                "sweep_dir": str(sweep_dir),
+                "environment": environment_info(),
+            },
             ckpt,
         )
     surrogate = ActivationSurrogate(heart, coarse, feats, model)
@@ -204,33 +216,47 @@ def run_demo(
     surrogate_s = time.perf_counter() - start
     order = np.argsort(mlvat_pred)
     in_sweep = np.isin(candidates, [s["lv_lead"] for s in samples]).sum()
-    logger.info("ranked %d sites in %.3f s (%d in the sweep)", n_cand, surrogate_s, in_sweep)
+    logger.info(
+        "ranked %d sites in %.3f s (%d in the sweep)", n_cand, surrogate_s, in_sweep
+    )
 
     # 6b. re-simulate the top 3 and random others with the reference solver
     top = order[:3]
-    others = rng.choice(order[3:], min(config.n_random_check, n_cand - 3), replace=False)
+    others = rng.choice(
+        order[3:], min(config.n_random_check, n_cand - 3), replace=False
+    )
     check = np.concatenate([top, others])
     sites = candidates[check]
     t_pred = surrogate.predict(sites, tissue, config.vv_delay_ms)
     t_sim, solve_s = [], []
     for site in sites:
         start = time.perf_counter()
-        t_sim.append(heart.activate(PacingPlan("crt", lv_lead=int(site),
-                                               vv_delay_ms=config.vv_delay_ms), tissue))
+        t_sim.append(
+            heart.activate(
+                PacingPlan("crt", lv_lead=int(site), vv_delay_ms=config.vv_delay_ms),
+                tissue,
+            )
+        )
         solve_s.append(time.perf_counter() - start)
     mlvat_sim = np.array([a.markers.mlvat_ms for a in t_sim])
     tat_sim = np.array([a.markers.tat_ms for a in t_sim])
-    err = np.array([np.abs(p - a.t_ms).mean() for p, a in zip(t_pred, t_sim)])
+    err = np.array(
+        [np.abs(p - a.t_ms).mean() for p, a in zip(t_pred, t_sim, strict=True)]
+    )
 
     # 6c. the calibrated graph baseline on the fine mesh
-    baseline_err = _baseline_errors(heart, config, samples, t_sweep, sites, t_sim, tissue)
+    baseline_err = _baseline_errors(
+        heart, config, samples, t_sweep, sites, t_sim, tissue
+    )
 
     # report
     best = int(np.argmin(mlvat_sim[:3]))
     best_crt = t_sim[best]
     images = render_activation_maps(
         mesh.points,
-        np.unique(np.concatenate([mesh.surface_nodes("lv_epi"), mesh.surface_nodes("rv_epi")])),
+        np.unique(
+            np.concatenate([mesh.surface_nodes("lv_epi"), mesh.surface_nodes("rv_epi")])
+        ),
         {"LBBB": lbbb.t_ms, f"CRT, LV lead node:{sites[best]}": best_crt.t_ms},
         out_dir / "activation_lbbb_vs_crt.png",
     )
@@ -256,6 +282,7 @@ def run_demo(
         "speedup": float(solver_s / surrogate_s),
         "images": [str(images)],
         "n_candidates": int(n_cand),
+        "n_checked": len(sites),
         "n_candidates_in_sweep": int(in_sweep),
         "n_solves_sweep": len(samples),
         "solver_s_per_solve": solver_per_solve,
@@ -268,13 +295,19 @@ def run_demo(
     }
 
 
-def _baseline_errors(heart, config, samples, t_sweep, sites, t_sim, tissue) -> np.ndarray:
+def _baseline_errors(
+    heart, config, samples, t_sweep, sites, t_sim, tissue
+) -> np.ndarray:
     """Mean absolute error of the factor-calibrated graph solve at each site."""
     mesh = heart.mesh
 
     # edge costs at two velocity scalings tell fast-layer edges apart
-    g1 = metric_edge_graph(mesh.points, mesh.cells, heart.metric(replace(tissue, cv_scale=1.0)))
-    g2 = metric_edge_graph(mesh.points, mesh.cells, heart.metric(replace(tissue, cv_scale=2.0)))
+    g1 = metric_edge_graph(
+        mesh.points, mesh.cells, heart.metric(replace(tissue, cv_scale=1.0))
+    )
+    g2 = metric_edge_graph(
+        mesh.points, mesh.cells, heart.metric(replace(tissue, cv_scale=2.0))
+    )
     fast = np.isclose(g1.data, g2.data, rtol=1e-9)
 
     def graph_times(lv_lead: int, cv_scale: float) -> np.ndarray:
@@ -292,7 +325,7 @@ def _baseline_errors(heart, config, samples, t_sweep, sites, t_sim, tissue) -> n
     return np.array(
         [
             np.abs(factor * graph_times(int(site), tissue.cv_scale) - sim.t_ms).mean()
-            for site, sim in zip(sites, t_sim)
+            for site, sim in zip(sites, t_sim, strict=False)
         ]
     )
 

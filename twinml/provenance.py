@@ -63,8 +63,18 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 def environment_info() -> dict[str, Any]:
     """Versions, platform and thread count of this process."""
     versions = {}
-    for pkg in ("twinml", "numpy", "scipy", "numba", "torch", "torch-geometric",
-                "lightning", "mlflow", "dask", "meshio"):
+    for pkg in (
+        "twinml",
+        "numpy",
+        "scipy",
+        "numba",
+        "torch",
+        "torch-geometric",
+        "lightning",
+        "mlflow",
+        "dask",
+        "meshio",
+    ):
         try:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

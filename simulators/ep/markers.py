@@ -65,7 +65,11 @@ def activation_markers(
     (50.0, 50.0, 30.0, 40.0)
     """
     t = np.asarray(t_ms, dtype=float)
-    for name, mask in (("lv", lv_mask), ("septal", septal_mask), ("lateral", lateral_mask)):
+    for name, mask in (
+        ("lv", lv_mask),
+        ("septal", septal_mask),
+        ("lateral", lateral_mask),
+    ):
         if mask.shape != t.shape:
             raise FieldError(f"{name} mask has shape {mask.shape}, expected {t.shape}")
         if not np.isfinite(t[mask]).any():

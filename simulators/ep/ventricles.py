@@ -91,7 +91,9 @@ class PacingPlan:
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
-            raise ParameterError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+            raise ParameterError(
+                f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}"
+            )
         if self.protocol == "crt" and self.lv_lead is None:
             raise SiteError("CRT needs an LV lead site")
         if not np.isfinite(self.vv_delay_ms) or abs(self.vv_delay_ms) > 80:
@@ -128,7 +130,8 @@ class Ventricles:
         if fibres.shape != (mesh.n_cells, 3):
             raise FieldError(
                 f"fibres must be per cell, shape ({mesh.n_cells}, 3); got "
-                f"{fibres.shape}" + (" (per point?)" if len(fibres) == mesh.n_points else "")
+                f"{fibres.shape}"
+                + (" (per point?)" if len(fibres) == mesh.n_points else "")
             )
         self.mesh = mesh
         self.fibres = fibres
@@ -177,7 +180,9 @@ class Ventricles:
         pts = mesh.points
         epi = mesh.surface_nodes("lv_epi")
         apex = pts[epi[np.argmin(mesh.point_data["apico_basal"][epi])]]
-        base_nodes = np.intersect1d(mesh.surface_nodes("base"), np.flatnonzero(self.lv_mask))
+        base_nodes = np.intersect1d(
+            mesh.surface_nodes("base"), np.flatnonzero(self.lv_mask)
+        )
         pulmonary = pts[mesh.surface_nodes("pulmonary_valve")].mean(axis=0)
         return long_axis_coordinates(
             pts,
@@ -259,7 +264,9 @@ class Ventricles:
         nodes, times = self.sources(plan)
         t = self.solver.solve(self.metric(tissue), nodes, times)
         t = t - np.nanmin(t)
-        markers = activation_markers(t, self.lv_mask, self.septal_mask, self.lateral_mask)
+        markers = activation_markers(
+            t, self.lv_mask, self.septal_mask, self.lateral_mask
+        )
         return Activation(t_ms=t, markers=markers, plan=plan, tissue=tissue)
 
     def qlv_ms(self, lbbb: Activation, node: int) -> float:

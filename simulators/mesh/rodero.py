@@ -503,7 +503,9 @@ def _valve_ids(
             if _VALVE_PLANE.match(name) and f"_{valve}-valve-plane" in name
         ]
         if not ids:
-            raise DataError(f"no {valve} valve cap or valve-plane surface in the part info")
+            raise DataError(
+                f"no {valve} valve cap or valve-plane surface in the part info"
+            )
         out[valve] = ids
     return out
 

@@ -62,9 +62,7 @@ class TetMesh:
 
         # shapes and index range
         if points.ndim != 2 or points.shape[1] != 3:
-            raise MeshError(
-                f"points must have shape (n_points, 3), got {points.shape}"
-            )
+            raise MeshError(f"points must have shape (n_points, 3), got {points.shape}")
         if cells.ndim != 2 or cells.shape[1] != 4:
             raise MeshError(
                 f"cells must have shape (n_cells, 4) (linear tets), got {cells.shape}"

@@ -7,7 +7,9 @@ from simulators.mesh.aha import LV_LEAD_SEGMENTS, aha_segments, long_axis_coordi
 
 def test_every_segment_is_reached_once_per_ring():
     phi = np.arange(-175.0, 180.0, 10.0)
-    rings = {z: set(aha_segments(np.full(phi.size, z), phi)) for z in (0.85, 0.55, 0.25)}
+    rings = {
+        z: set(aha_segments(np.full(phi.size, z), phi)) for z in (0.85, 0.55, 0.25)
+    }
     assert rings[0.85] == set(range(1, 7))
     assert rings[0.55] == set(range(7, 13))
     assert rings[0.25] == set(range(13, 17))
@@ -23,7 +25,12 @@ def test_septum_is_centred_and_lateral_opposite():
 def test_frame_is_independent_of_where_the_heart_sits():
     rng = np.random.default_rng(0)
     pts = rng.normal(size=(50, 3))
-    args = (np.zeros(3), np.array([0, 0, 2.0]), np.array([1.0, 0, 0]), np.array([0, 1.0, 1]))
+    args = (
+        np.zeros(3),
+        np.array([0, 0, 2.0]),
+        np.array([1.0, 0, 0]),
+        np.array([0, 1.0, 1]),
+    )
     z0, phi0 = long_axis_coordinates(pts, *args)
 
     # rotate and translate everything: heights and angles do not move

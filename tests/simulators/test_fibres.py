@@ -20,7 +20,9 @@ def test_gradients_of_linear_field_are_exact():
     u = mesh.points @ np.array([1.0, -2.0, 0.5])
     grad = cell_gradients(mesh.points, mesh.cells, u)
     # exact for P1 fields up to round-off
-    np.testing.assert_allclose(grad, np.tile([1.0, -2.0, 0.5], (mesh.n_cells, 1)), atol=1e-12)
+    np.testing.assert_allclose(
+        grad, np.tile([1.0, -2.0, 0.5], (mesh.n_cells, 1)), atol=1e-12
+    )
 
 
 def test_helix_angle_follows_the_linear_rule():

@@ -45,8 +45,17 @@ def test_offsets_take_the_earliest_source():
 
 def test_unreachable_nodes_are_nan_with_a_warning():
     points = np.array(
-        [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1],
-         [5, 0, 0], [6, 0, 0], [5, 1, 0], [5, 0, 1]], dtype=float
+        [
+            [0, 0, 0],
+            [1, 0, 0],
+            [0, 1, 0],
+            [0, 0, 1],
+            [5, 0, 0],
+            [6, 0, 0],
+            [5, 1, 0],
+            [5, 0, 1],
+        ],
+        dtype=float,
     )
     cells = np.array([[0, 1, 2, 3], [4, 5, 6, 7]])
     metric = np.tile(np.eye(3), (2, 1, 1))

@@ -74,7 +74,9 @@ def test_lead_outside_the_candidate_region_is_refused(rodero_heart):
 
 
 def test_fibres_per_point_name_both_lengths(rodero_mesh):
-    with pytest.raises(FieldError, match=rf"{rodero_mesh.n_cells}.*{rodero_mesh.n_points}"):
+    with pytest.raises(
+        FieldError, match=rf"{rodero_mesh.n_cells}.*{rodero_mesh.n_points}"
+    ):
         Ventricles(rodero_mesh, np.ones((rodero_mesh.n_points, 3)))
 
 

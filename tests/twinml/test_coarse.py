@@ -28,4 +28,6 @@ def test_interpolation_reproduces_linear_fields():
     # moving least squares is exact for linear fields; the 1e-3 ridge term on
     # the slopes leaves an error well below 1 % of the field's range
     assert np.abs(approx - field).max() < 1e-2 * np.ptp(field)
-    np.testing.assert_allclose(np.asarray(cg.interp.sum(axis=1)).ravel(), 1.0, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(cg.interp.sum(axis=1)).ravel(), 1.0, atol=1e-6
+    )

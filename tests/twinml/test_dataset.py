@@ -16,7 +16,9 @@ def _samples(n):
 
 def test_round_trip_with_provenance(tmp_path):
     t = np.arange(12, dtype=np.float32).reshape(3, 4)
-    ds = ActivationDataset.write(tmp_path, _samples(3), t, {"seed": 7, "solver_version": "x"})
+    ds = ActivationDataset.write(
+        tmp_path, _samples(3), t, {"seed": 7, "solver_version": "x"}
+    )
     assert len(ds) == 3
     np.testing.assert_array_equal(ds.times(), t)
     assert ds[1].lv_lead.item() == 1 and ds[1].y.shape == (4,)

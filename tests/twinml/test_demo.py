@@ -9,8 +9,17 @@ import pytest
 
 EXE = [sys.executable, "-m", "twinml.cli"]
 KEYS = {
-    "best_sites", "spearman", "regret_ms", "mae_ms", "mae_pct_tat", "baseline_mae_ms",
-    "surrogate_s", "solver_s", "solver_s_extrapolated", "speedup", "images",
+    "best_sites",
+    "spearman",
+    "regret_ms",
+    "mae_ms",
+    "mae_pct_tat",
+    "baseline_mae_ms",
+    "surrogate_s",
+    "solver_s",
+    "solver_s_extrapolated",
+    "speedup",
+    "images",
 }
 
 
@@ -19,7 +28,9 @@ def quick_report(tmp_path_factory, twinml_cache):
     out = tmp_path_factory.mktemp("demo")
     run = subprocess.run(
         [*EXE, "demo", "--quick", "--json", "--out", str(out)],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout), run, out
@@ -33,7 +44,9 @@ def test_quick_demo_reports_every_key(quick_report):
         assert site["site"].startswith("node:")
         assert site["simulated_mlvat_ms"] > 0
     assert report["solver_s_extrapolated"] is True
-    assert report["speedup"] == pytest.approx(report["solver_s"] / report["surrogate_s"])
+    assert report["speedup"] == pytest.approx(
+        report["solver_s"] / report["surrogate_s"]
+    )
     assert report["n_candidates"] >= 48
     for image in report["images"]:
         assert Path(image).is_absolute() and Path(image).stat().st_size > 10_000
@@ -52,7 +65,9 @@ def test_second_run_reuses_sweep_and_model(quick_report):
     report, _, out = quick_report
     run = subprocess.run(
         [*EXE, "demo", "--quick", "--json", "--out", str(out)],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "reusing the sweep" in run.stderr and "reusing the trained" in run.stderr
@@ -64,7 +79,9 @@ def test_second_run_reuses_sweep_and_model(quick_report):
 def test_bad_input_exits_with_code_2(tmp_path):
     run = subprocess.run(
         [*EXE, "demo", "--quick", "--threads", "0", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 2
     assert "--threads" in run.stderr

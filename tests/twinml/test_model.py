@@ -31,7 +31,9 @@ def test_encoding_is_reused_across_queries():
     h = model.encode(x, ei, ea)
     # decoding each query alone equals decoding the batch
     batch = model.decode(h, lead, q)
-    single = torch.cat([model.decode(h, lead[i : i + 1], q[i : i + 1]) for i in range(2)])
+    single = torch.cat(
+        [model.decode(h, lead[i : i + 1], q[i : i + 1]) for i in range(2)]
+    )
     torch.testing.assert_close(batch, single)
     torch.testing.assert_close(batch, model(x, ei, ea, lead, q))
 

@@ -58,7 +58,9 @@ class CoarseGraph:
         return len(self.rep)
 
 
-def voxel_representatives(points: np.ndarray, nodes: np.ndarray, spacing_mm: float) -> np.ndarray:
+def voxel_representatives(
+    points: np.ndarray, nodes: np.ndarray, spacing_mm: float
+) -> np.ndarray:
     """One node per occupied voxel: the one closest to the voxel's centroid."""
     key = np.floor(points[nodes] / spacing_mm).astype(np.int64)
     _, inverse = np.unique(key, axis=0, return_inverse=True)

@@ -49,7 +49,9 @@ class ActivationDataset(InMemoryDataset):
         root = Path(root)
         prov_path = root / PROVENANCE_FILE
         if not prov_path.is_file():
-            raise DataError(f"{root} holds no complete dataset: {PROVENANCE_FILE} is missing")
+            raise DataError(
+                f"{root} holds no complete dataset: {PROVENANCE_FILE} is missing"
+            )
         self.provenance = json.loads(prov_path.read_text())
         data_path = root / "processed" / DATA_FILE
         if not data_path.is_file():
@@ -112,7 +114,7 @@ class ActivationDataset(InMemoryDataset):
                 vv_delay_ms=torch.tensor([s["vv_delay_ms"]], dtype=torch.float32),
                 num_nodes=t_ms.shape[1],
             )
-            for s, t in zip(samples, t_ms)
+            for s, t in zip(samples, t_ms, strict=False)
         ]
 
         # data first, provenance (with the data hash) last

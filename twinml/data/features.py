@@ -128,9 +128,7 @@ def heart_features(
 
 def _two_hop_pairs(edge_index: np.ndarray, n: int) -> np.ndarray:
     """Directed pairs of distinct nodes at most two edges apart, (2, n_pairs)."""
-    adj = sp.csr_matrix(
-        (np.ones(edge_index.shape[1]), tuple(edge_index)), shape=(n, n)
-    )
+    adj = sp.csr_matrix((np.ones(edge_index.shape[1]), tuple(edge_index)), shape=(n, n))
     reach = ((adj + adj @ adj) > 0).tocoo()
     keep = reach.row != reach.col
     return np.stack([reach.row[keep], reach.col[keep]]).astype(np.int64)

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.stats import qmc
 
-from simulators.errors import ParameterError
 from simulators.ep.ventricles import PacingPlan, TissueParams, Ventricles
+from simulators.errors import ParameterError
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def sample_sweep(heart: Ventricles, config: SweepConfig) -> list[dict]:
             "cv_scale": float(scale),
             "vv_delay_ms": float(config.vv_delay_ms),
         }
-        for lead, scale in zip(leads, cv)
+        for lead, scale in zip(leads, cv, strict=False)
     ]
 
 
@@ -160,7 +160,5 @@ def run_sweep(
             pure=False,
         )
         results = client.gather(futures)
-    logger.info(
-        "sweep: %d solves in %.1f s", len(samples), time.perf_counter() - start
-    )
+    logger.info("sweep: %d solves in %.1f s", len(samples), time.perf_counter() - start)
     return np.stack(results)

@@ -29,7 +29,10 @@ from torch_geometric.nn import MessagePassing
 def mlp(n_in: int, width: int, n_out: int) -> nn.Sequential:
     """Two-layer perceptron with SiLU activations."""
     return nn.Sequential(
-        nn.Linear(n_in, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(),
+        nn.Linear(n_in, width),
+        nn.SiLU(),
+        nn.Linear(width, width),
+        nn.SiLU(),
         nn.Linear(width, n_out),
     )
 
@@ -60,7 +63,9 @@ class MeshConv(MessagePassing):
         agg = self.propagate(edge_index, h=h, e=edge_attr)
         return self.norm(h + self.psi(torch.cat([h, agg], dim=-1)))
 
-    def message(self, h_i: torch.Tensor, h_j: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    def message(
+        self, h_i: torch.Tensor, h_j: torch.Tensor, e: torch.Tensor
+    ) -> torch.Tensor:
         return self.phi(torch.cat([h_i, h_j, e], dim=-1))
 
 
@@ -111,7 +116,9 @@ class ActivationGNN(nn.Module):
             h = layer(h, edge_index, e)
         return h
 
-    def decode(self, h: torch.Tensor, lead: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    def decode(
+        self, h: torch.Tensor, lead: torch.Tensor, q: torch.Tensor
+    ) -> torch.Tensor:
         """Coarse activation times of B queries, ms.
 
         Parameters

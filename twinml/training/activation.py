@@ -32,8 +32,8 @@ class TrainConfig:
 
     width: int = 48
     n_layers: int = 4
-    epochs: int = 60
-    batch_size: int = 8
+    epochs: int = 100
+    batch_size: int = 16
     lr: float = 3e-3
     val_fraction: float = 0.15
     seed: int = 0
@@ -82,7 +82,9 @@ class ActivationModule(L.LightningModule):
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.parameters(), lr=self.config.lr, weight_decay=1e-5)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.config.epochs)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=self.config.epochs
+        )
         return [opt], [sched]
 
 
@@ -148,7 +150,9 @@ def train_activation_model(
     train_ds = TensorDataset(*(t[train_idx] for t in tensors))
     val_ds = TensorDataset(*(t[val_idx] for t in tensors))
     gen = torch.Generator().manual_seed(config.seed)
-    train_dl = DataLoader(train_ds, batch_size=config.batch_size, shuffle=True, generator=gen)
+    train_dl = DataLoader(
+        train_ds, batch_size=config.batch_size, shuffle=True, generator=gen
+    )
     val_dl = DataLoader(val_ds, batch_size=config.batch_size) if n_val else None
     model = ActivationGNN(
         node_dim=graph.x.shape[1],

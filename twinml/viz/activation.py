@@ -61,13 +61,20 @@ def render_activation_maps(
             ax = grid[row, col]
             order = np.argsort(side * depth)
             sc = ax.scatter(
-                uv[order, 0] * side, uv[order, 1], c=t[surface_nodes][order],
-                s=3, cmap="turbo", vmin=0, vmax=vmax,
+                uv[order, 0] * side,
+                uv[order, 1],
+                c=t[surface_nodes][order],
+                s=3,
+                cmap="turbo",
+                vmin=0,
+                vmax=vmax,
             )
             ax.set_aspect("equal")
             ax.set_axis_off()
             ax.set_title(f"{title} ({'front' if side > 0 else 'back'})", fontsize=9)
-        fig.colorbar(sc, ax=grid[row].tolist(), label="activation time (ms)", shrink=0.8)
+        fig.colorbar(
+            sc, ax=grid[row].tolist(), label="activation time (ms)", shrink=0.8
+        )
 
     path = Path(path).resolve()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
