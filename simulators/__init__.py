@@ -7,4 +7,4 @@ worker on a cluster needs nothing but the scientific Python stack.
 __version__ = "0.1.0"
 
 #: Version of the reference solver chain, recorded in every dataset's provenance.
-SOLVER_VERSION = "twinml-eikonal-0.1.0"
+SOLVER_VERSION = "twinml-eikonal-0.2.0"

@@ -1,19 +1,22 @@
-"""Ventricular activation under LBBB and CRT pacing on a tagged heart mesh.
+"""Ventricular activation under intrinsic and paced protocols on a tagged mesh.
 
 A `Ventricles` object holds what does not change between protocols: the mesh,
-its fibres, the fast endocardial layer, AHA segments, named sites and the
-Eikonal solver. `activate` takes a pacing plan and tissue parameters and
-returns activation times and markers.
+its fibres, the fast endocardial layers, AHA segments, named sites, the
+Eikonal solver and the ECG lead field. `activate` takes a `PacingPlan`
+(`simulators.ep.protocols`), tissue parameters and an optional scar, and
+returns activation times and markers; `ecg` reads the 12-lead pseudo-ECG.
 
-Conduction system (Lee et al. 2019, Front Physiol 10:1131 for the
-fast-endocardium approximation): cells with a face on the RV endocardium
-(free wall and septal side) conduct isotropically at `v_endo`. Under LBBB
-the right bundle works: the wave starts at its root sites on the RV septum
-and spreads through the fast layer; the LV has no conduction system and is
-reached across the septum. Under CRT the leads fire (RV lead at 0 ms, LV lead
-at -VV) before intrinsic conduction arrives (paced AV delay shorter than the
-intrinsic one), and the RV fast layer is engaged wherever the paced wave
-reaches it. Times are measured from the first ventricular activation.
+Conduction system: cells with a face on the LV endocardium (left bundle) or
+on the RV endocardium and the RV side of the septum (right bundle) conduct
+isotropically at `v_endo` when their bundle works (Lee et al. 2019, Front
+Physiol 10:1131). Roots (Durrer et al. 1970): three LV septal endocardial
+sites (anterior, mid and posterior paraseptal) and one RV mid-septal site at
+the exit of the right bundle. Times are measured from the first activation.
+
+Meshes without an RV (an LV ellipsoid) work too: they have no right bundle,
+no RV sites, and their septum and anterior directions come from the mesh's
+``meta["septum_direction"]`` and ``meta["anterior_direction"]`` (defaults -x
+and +y).
 """
 
 from __future__ import annotations
@@ -24,9 +27,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulators.ep.conduction import metric_tensors
+from simulators.ep.ecg import (
+    ECG,
+    body_frame,
+    electrode_positions,
+    lead_field,
+    pseudo_ecg,
+)
 from simulators.ep.eikonal import EikonalSolver
 from simulators.ep.markers import ActivationMarkers, activation_markers
-from simulators.errors import FieldError, ParameterError, SiteError
+from simulators.ep.protocols import (
+    RV_ROOT_DELAY_SINUS_MS,
+    PacingPlan,
+    TissueParams,
+)
+from simulators.ep.scar import Scar
+from simulators.errors import FieldError, SiteError
 from simulators.mesh.aha import (
     LATERAL_SEGMENTS,
     LV_LEAD_SEGMENTS,
@@ -38,73 +54,17 @@ from simulators.mesh.tetmesh import REGION_LV, REGION_RV, REGION_SEPTUM, TetMesh
 
 logger = logging.getLogger(__name__)
 
-PROTOCOLS = ("lbbb", "crt")
+#: LV root sites (long-axis height, angle from the septum in degrees).
+LV_ROOTS = ((0.6, 35.0), (0.5, 0.0), (0.35, -40.0))
+#: RV root site: the right bundle's exit on the mid septum.
+RV_ROOT = (0.5, 0.0)
 
-
-@dataclass(frozen=True)
-class TissueParams:
-    """Conduction velocities, mm/ms (= m/s).
-
-    Defaults: transversely isotropic myocardium 0.6 along and 0.24 across the
-    fibre, and a fast endocardial layer at 2.0 mm/ms, inside the ranges of
-    Caldwell et al. 2009 (Circ Arrhythm Electrophysiol 2:433) and the
-    2-4 mm/ms of Purkinje-like layers. `cv_scale` multiplies the myocardial
-    velocities only (a what-if on slowed conduction), not the fast layer.
-    """
-
-    v_fibre: float = 0.6
-    v_cross: float = 0.24
-    v_endo: float = 2.0
-    cv_scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        for name in ("v_fibre", "v_cross", "v_endo", "cv_scale"):
-            value = getattr(self, name)
-            if not np.isfinite(value) or value <= 0:
-                raise ParameterError(f"{name} must be a positive number, got {value}")
-        if self.v_cross > self.v_fibre:
-            raise ParameterError(
-                f"v_cross ({self.v_cross} mm/ms) must not exceed v_fibre "
-                f"({self.v_fibre} mm/ms)"
-            )
-
-
-@dataclass(frozen=True)
-class PacingPlan:
-    """What starts the activation.
-
-    Parameters
-    ----------
-    protocol : {"lbbb", "crt"}
-    lv_lead : int or None
-        Node id of the LV lead (CRT only).
-    rv_lead : int or None
-        Node id of the RV lead (CRT only; None takes the RV apex).
-    vv_delay_ms : float
-        LV lead fires this much before the RV lead (negative: after), ms.
-    """
-
-    protocol: str = "lbbb"
-    lv_lead: int | None = None
-    rv_lead: int | None = None
-    vv_delay_ms: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise ParameterError(
-                f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}"
-            )
-        if self.protocol == "crt" and self.lv_lead is None:
-            raise SiteError("CRT needs an LV lead site")
-        if not np.isfinite(self.vv_delay_ms) or abs(self.vv_delay_ms) > 80:
-            raise ParameterError(
-                f"vv_delay_ms must lie in [-80, 80] ms, got {self.vv_delay_ms}"
-            )
+__all__ = ["Activation", "PacingPlan", "TissueParams", "Ventricles"]
 
 
 @dataclass(frozen=True)
 class Activation:
-    """Activation times (ms from the first activation) and their markers."""
+    """Activation times (ms from the first activation, NaN in scar) and markers."""
 
     t_ms: np.ndarray
     markers: ActivationMarkers
@@ -113,104 +73,118 @@ class Activation:
 
 
 class Ventricles:
-    """A biventricular heart ready for Eikonal activation.
+    """A heart ready for Eikonal activation.
 
     Parameters
     ----------
     mesh : TetMesh
-        Ventricles-only mesh with cell field `region` (1 LV, 2 RV, 7 septum),
-        point fields `apico_basal`, `rotational`, and node sets
-        `surface_rv_endo`, `surface_rv_septum`, `surface_lv_epi`,
-        `surface_pulmonary_valve`.
+        Mesh with cell field `region` (1 LV, 2 RV, 7 septum), point field
+        `apico_basal`, and node sets `surface_lv_endo`, `surface_lv_epi`,
+        `surface_base`; with an RV also `surface_rv_endo`,
+        `surface_rv_septum`, `surface_rv_epi` and, optionally,
+        `surface_pulmonary_valve` (marks the anterior side).
     fibres : ndarray of shape (n_cells, 3)
         Fibre direction per cell.
     """
 
     def __init__(self, mesh: TetMesh, fibres: np.ndarray) -> None:
         if fibres.shape != (mesh.n_cells, 3):
+            hint = " (per point?)" if len(fibres) == mesh.n_points else ""
             raise FieldError(
                 f"fibres must be per cell, shape ({mesh.n_cells}, 3); got "
-                f"{fibres.shape}"
-                + (" (per point?)" if len(fibres) == mesh.n_points else "")
+                f"{fibres.shape}{hint}"
             )
         self.mesh = mesh
         self.fibres = fibres
         self.solver = EikonalSolver(mesh.points, mesh.cells)
+        self.has_rv = "surface_rv_endo" in mesh.point_data
+        region = mesh.cell_data["region"]
 
-        # fast endocardial layer: cells with a face on the RV endocardium
-        rv_endo = np.zeros(mesh.n_points, dtype=bool)
-        rv_endo[mesh.surface_nodes("rv_endo")] = True
-        rv_endo[mesh.surface_nodes("rv_septum")] = True
-        self.rv_endo_mask = rv_endo
-        self.fast_cells = rv_endo[mesh.cells].sum(axis=1) >= 3
+        # fast endocardial layers: cells with a face on each endocardium
+        self.lv_endo_mask = self._node_mask("lv_endo")
+        self.rv_endo_mask = self._node_mask("rv_endo") | self._node_mask("rv_septum")
+        self.lv_fast_cells = self.lv_endo_mask[mesh.cells].sum(axis=1) >= 3
+        self.rv_fast_cells = self.rv_endo_mask[mesh.cells].sum(axis=1) >= 3
 
         # LV myocardium (free wall and septum) and AHA segments
-        region = mesh.cell_data["region"]
         self.lv_mask = np.zeros(mesh.n_points, dtype=bool)
         self.lv_mask[mesh.region_nodes(REGION_LV, REGION_SEPTUM)] = True
         septum = np.zeros(mesh.n_points, dtype=bool)
         septum[mesh.cells[region == REGION_SEPTUM]] = True
-        self.z_long, self.phi_deg = self._long_axis(septum)
+        self._frame_points = self._frame(septum)
+        self.z_long, self.phi_deg = long_axis_coordinates(
+            mesh.points, *self._frame_points
+        )
         self.aha = np.where(self.lv_mask, aha_segments(self.z_long, self.phi_deg), 0)
         self.septal_mask = np.isin(self.aha, SEPTAL_SEGMENTS)
         self.lateral_mask = np.isin(self.aha, LATERAL_SEGMENTS) & ~septum
 
         # named sites
-        self.rv_apex = self._rv_apex()
-        self.rv_roots = self._rv_roots()
-        self.lv_candidates = self._lv_candidates()
-        logger.info(
-            "ventricles: %d nodes, %d cells (%d fast), %d LV lead candidates",
-            mesh.n_points,
-            mesh.n_cells,
-            int(self.fast_cells.sum()),
-            self.lv_candidates.size,
+        self.lv_roots = self._surface_site("lv_endo", LV_ROOTS)
+        self.rv_roots = (
+            self._surface_site("rv_septum", (RV_ROOT,)) if self.has_rv else None
         )
+        self.rv_septum = None if self.rv_roots is None else int(self.rv_roots[0])
+        self.rv_apex = self._rv_apex()
+        self.epicardial_nodes = np.flatnonzero(
+            self._node_mask("lv_epi") | self._node_mask("rv_epi")
+        )
+        self.lv_candidates = self._lv_candidates()
+        self._lead_rows: np.ndarray | None = None
+        logger.info(
+            "ventricles: %d nodes, %d cells, %d LV lead candidates, RV %s",
+            mesh.n_points, mesh.n_cells, self.lv_candidates.size, self.has_rv,
+        )  # fmt: skip
 
-    def _long_axis(self, septum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Geometric long-axis height and septum-relative angle of every node.
+    # ------------------------------------------------------------- geometry
+    def _node_mask(self, name: str) -> np.ndarray:
+        """Boolean node set `surface_<name>`, all False when absent."""
+        key = f"surface_{name}"
+        if key in self.mesh.point_data:
+            return np.asarray(self.mesh.point_data[key], dtype=bool)
+        return np.zeros(self.mesh.n_points, dtype=bool)
 
-        The apex is the LV epicardial node lowest in the shipped apicobasal
-        coordinate, the base the centre of the LV's valve-plane nodes; the
-        angle's sense puts the pulmonary valve (anterior) at positive phi.
-        Laplace apicobasal fields rise steeply near the apex, so the AHA
-        rings are cut on this geometric height instead.
+    def _frame(self, septum: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Apex, base centre, septal and anterior points of the LV.
+
+        The apex is the LV epicardial node lowest in `apico_basal`, the base
+        the centre of the LV's base nodes; the septum is the septal
+        centroid, the anterior side the pulmonary valve (or the mesh's
+        stated directions when it has neither).
         """
-        mesh = self.mesh
-        pts = mesh.points
+        mesh, pts = self.mesh, self.mesh.points
         epi = mesh.surface_nodes("lv_epi")
         apex = pts[epi[np.argmin(mesh.point_data["apico_basal"][epi])]]
         base_nodes = np.intersect1d(
             mesh.surface_nodes("base"), np.flatnonzero(self.lv_mask)
         )
-        pulmonary = pts[mesh.surface_nodes("pulmonary_valve")].mean(axis=0)
-        return long_axis_coordinates(
-            pts,
-            apex,
-            pts[base_nodes].mean(axis=0),
-            pts[septum].mean(axis=0),
-            pulmonary,
-        )
+        if base_nodes.size == 0:
+            raise FieldError("the LV has no node in 'surface_base': no long axis")
+        base = pts[base_nodes].mean(axis=0)
+        length = np.linalg.norm(base - apex)
+        sep_dir = np.asarray(mesh.meta.get("septum_direction", (-1.0, 0.0, 0.0)))
+        ant_dir = np.asarray(mesh.meta.get("anterior_direction", (0.0, 1.0, 0.0)))
+        centre = 0.5 * (apex + base)
+        sept = pts[septum].mean(axis=0) if septum.any() else centre + length * sep_dir
+        pulm = self._node_mask("pulmonary_valve")
+        ant = pts[pulm].mean(axis=0) if pulm.any() else centre + length * ant_dir
+        return apex, base, sept, ant
 
-    # ------------------------------------------------------------------ sites
-    def _rv_apex(self) -> int:
-        """RV endocardial node closest to the apex (lowest apicobasal value)."""
+    def _surface_site(self, name: str, targets: tuple) -> np.ndarray:
+        """Nodes of a surface closest to (height, angle) targets."""
+        nodes = self.mesh.surface_nodes(name)
+        out = []
+        for z, phi in targets:
+            dphi = np.abs((self.phi_deg[nodes] - phi + 180.0) % 360.0 - 180.0)
+            out.append(nodes[np.argmin(np.abs(self.z_long[nodes] - z) + dphi / 180.0)])
+        return np.unique(out)
+
+    def _rv_apex(self) -> int | None:
+        """RV endocardial node closest to the apex (lowest long-axis height)."""
+        if not self.has_rv:
+            return None
         rv_free = self.mesh.surface_nodes("rv_endo")
-        ab = self.z_long[rv_free]
-        return int(rv_free[np.argmin(ab)])
-
-    def _rv_roots(self) -> np.ndarray:
-        """Root of the right bundle: mid-septal RV endocardium.
-
-        The right bundle branch runs down the septum and emerges near the
-        base of the anterior papillary muscle (mid-septum); one root at
-        apicobasal 0.5 on the septal centre line stands for it.
-        """
-        nodes = self.mesh.surface_nodes("rv_septum")
-        ab = self.z_long[nodes]
-        phi = self.phi_deg[nodes]
-        score = np.abs(ab - 0.5) + np.abs(phi) / 180.0
-        return nodes[[np.argmin(score)]]
+        return int(rv_free[np.argmin(self.z_long[rv_free])])
 
     def _lv_candidates(self) -> np.ndarray:
         """LV free-wall epicardial nodes in the segments an LV lead may take."""
@@ -228,7 +202,7 @@ class Ventricles:
                 f"LV lead node:{node} is not a node of this mesh "
                 f"(ids 0..{self.mesh.n_points - 1})"
             )
-        if node not in set(self.lv_candidates.tolist()):
+        if not np.isin(node, self.lv_candidates):
             seg = int(self.aha[node])
             raise SiteError(
                 f"LV lead node:{node} is outside the candidate region (LV free-wall "
@@ -238,39 +212,117 @@ class Ventricles:
         return int(node)
 
     # ------------------------------------------------------------- activation
-    def metric(self, tissue: TissueParams) -> np.ndarray:
-        """Inverse squared-velocity tensor per cell, shape (n_cells, 3, 3)."""
+    def metric(
+        self,
+        tissue: TissueParams,
+        plan: PacingPlan | None = None,
+        scar: Scar | None = None,
+    ) -> np.ndarray:
+        """Inverse squared-velocity tensor per cell, shape (n_cells, 3, 3).
+
+        Without a plan the LBBB conduction system is assumed (right bundle
+        only), the setting of the CRT demo.
+        """
+        left, right = (False, True) if plan is None else plan.working_bundles()
         v_f = np.full(self.mesh.n_cells, tissue.v_fibre * tissue.cv_scale)
         v_c = np.full(self.mesh.n_cells, tissue.v_cross * tissue.cv_scale)
-        v_f[self.fast_cells] = tissue.v_endo
-        v_c[self.fast_cells] = tissue.v_endo
+        if scar is not None:
+            v_f[scar.border] *= tissue.border_factor
+            v_c[scar.border] *= tissue.border_factor
+        fast = (self.lv_fast_cells & left) | (self.rv_fast_cells & right)
+        if scar is not None:
+            fast &= ~scar.border
+        v_f[fast] = tissue.v_endo
+        v_c[fast] = tissue.v_endo
         return metric_tensors(self.fibres, v_f, v_c)
 
     def sources(self, plan: PacingPlan) -> tuple[np.ndarray, np.ndarray]:
         """Source node ids and onset times (ms) of a pacing plan."""
-        if plan.protocol == "lbbb":
-            return self.rv_roots, np.zeros(len(self.rv_roots))
-        lv = self.check_lv_lead(int(plan.lv_lead))
+        left, right = plan.working_bundles()
+        nodes: list[np.ndarray] = []
+        times: list[np.ndarray] = []
+
+        def add(ids, t: float) -> None:
+            ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
+            nodes.append(ids)
+            times.append(np.full(ids.size, float(t)))
+
+        # leads first, then intrinsic roots of the working bundles
+        if plan.paced:
+            intrinsic = plan.pr_intrinsic_ms - plan.av_delay_ms
+            if plan.protocol in ("crt", "rv-pacing"):
+                add(self._rv_lead(plan), 0.0)
+            if plan.protocol in ("crt", "lv-pacing"):
+                lv_onset = -plan.vv_delay_ms if plan.protocol == "crt" else 0.0
+                add(self.check_lv_lead(int(plan.lv_lead)), lv_onset)
+        else:
+            intrinsic = 0.0
+        if left:
+            add(self.lv_roots, intrinsic)
+        if right and self.rv_roots is not None:
+            delay = RV_ROOT_DELAY_SINUS_MS if plan.protocol == "sinus" else 0.0
+            add(self.rv_roots, intrinsic + delay)
+        if not nodes:
+            raise SiteError(f"{plan.protocol} on this mesh has no source of activation")
+        return np.concatenate(nodes), np.concatenate(times)
+
+    def _rv_lead(self, plan: PacingPlan) -> int:
+        if not self.has_rv:
+            raise SiteError("this mesh has no RV: RV pacing and CRT need one")
         rv = self.rv_apex if plan.rv_lead is None else int(plan.rv_lead)
         if not 0 <= rv < self.mesh.n_points:
             raise SiteError(f"RV lead node:{rv} is not a node of this mesh")
-        return np.array([rv, lv]), np.array([0.0, -plan.vv_delay_ms])
+        return rv
 
     def activate(
-        self, plan: PacingPlan, tissue: TissueParams | None = None
+        self,
+        plan: PacingPlan,
+        tissue: TissueParams | None = None,
+        scar: Scar | None = None,
     ) -> Activation:
         """Solve the Eikonal equation for a plan and read the markers."""
         tissue = TissueParams() if tissue is None else tissue
         nodes, times = self.sources(plan)
-        t = self.solver.solve(self.metric(tissue), nodes, times)
+        metric = self.metric(tissue, plan, scar)
+        if scar is None or not scar.cells.any():
+            t = self.solver.solve(metric, nodes, times)
+        else:
+            t = self._solve_with_scar(metric, nodes, times, scar)
         t = t - np.nanmin(t)
         markers = activation_markers(
             t, self.lv_mask, self.septal_mask, self.lateral_mask
         )
         return Activation(t_ms=t, markers=markers, plan=plan, tissue=tissue)
 
+    def _solve_with_scar(self, metric, nodes, times, scar: Scar) -> np.ndarray:
+        """Solve on the cells outside the scar; scar-locked nodes are NaN."""
+        if scar.cells.shape != (self.mesh.n_cells,):
+            raise FieldError(
+                f"scar mask has {scar.cells.shape[0]} cells, the mesh "
+                f"{self.mesh.n_cells}"
+            )
+        live = ~scar.cells
+        solver = EikonalSolver(self.mesh.points, self.mesh.cells[live])
+        keep = np.isin(nodes, np.unique(self.mesh.cells[live]))
+        if not keep.any():
+            raise SiteError("every source lies inside the scar")
+        return solver.solve(metric[live], nodes[keep], times[keep])
+
     def qlv_ms(self, lbbb: Activation, node: int) -> float:
         """QLV of a lead site: its activation time under LBBB, ms."""
         if lbbb.plan.protocol != "lbbb":
-            raise ParameterError("QLV is read from an LBBB activation map")
+            raise SiteError("QLV is read from an LBBB activation map")
         return float(lbbb.t_ms[node])
+
+    # -------------------------------------------------------------------- ECG
+    def electrodes(self) -> dict[str, np.ndarray]:
+        """The nine ECG electrodes placed from the heart's axes, mm."""
+        apex, base, sept, ant = self._frame_points
+        centre = self.mesh.points.mean(axis=0)
+        return electrode_positions(centre, body_frame(apex, base, sept, ant))
+
+    def ecg(self, activation: Activation) -> ECG:
+        """Twelve-lead pseudo-ECG and QRS duration of an activation."""
+        if self._lead_rows is None:
+            self._lead_rows = lead_field(self.mesh, self.electrodes())
+        return pseudo_ecg(self._lead_rows, activation.t_ms)

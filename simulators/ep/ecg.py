@@ -1,0 +1,219 @@
+"""Pseudo-ECG: the 12 standard leads from an activation sequence.
+
+Transmembrane potential from activation times (a smooth upstroke, no
+repolarisation, so the leads show the QRS complex only):
+
+    V_m(x, t) = V_rest + A (1 + tanh((t - t_act(x)) / tau)) / 2
+
+and the extracellular potential at electrode x_e in an infinite homogeneous
+volume conductor (Gima and Rudy 2002, Circ Res 90:889):
+
+    phi_e(t) = K  int  grad V_m(x, t) . grad_x (1 / |x - x_e|)  dV
+
+with P1 gradients per tetrahedron, so phi_e(t) = L_e . V_m(t) for a lead-field
+row L_e computed once per heart. K = sigma_i / (4 pi sigma_e) with
+sigma_i / sigma_e = 1 makes phi_e a potential in mV-like units whose shape,
+not amplitude, is meaningful.
+
+Electrode placement (assumptions): the body frame is set from the heart's
+axes, with the LV long axis (base to apex) pointing left, anterior and
+inferior, (0.6, 0.45, -0.65) in (left, anterior, superior), and the septum
+facing right-anterior. The chest is an elliptic cylinder of semi-axes 170 mm
+(left-right) by 110 mm (antero-posterior) centred 35 mm right of and 40 mm
+behind the heart's centre; precordial electrodes sit on it at the 4th (V1,
+V2; 15 mm above the centre) and 5th (V3-V6; 10 mm below) intercostal spaces,
+at the sternal borders, the midclavicular, anterior and mid-axillary lines;
+limb electrodes sit at the shoulders and the left hip, far from the heart.
+
+QRS duration (rule): S(t) = sum over the 12 leads of |d phi / dt|; the QRS
+runs from the first to the last time S exceeds 5 % of its peak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulators.errors import FieldError
+from simulators.mesh.tetmesh import TetMesh
+
+LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+ELECTRODES = ("RA", "LA", "LL", "V1", "V2", "V3", "V4", "V5", "V6")
+
+#: Long axis (base to apex) and septal normal in (left, anterior, superior).
+APEX_DIRECTION_BODY = np.array([0.6, 0.45, -0.65])
+SEPTUM_DIRECTION_BODY = np.array([-0.7, 0.7, 0.0])
+
+#: Electrode positions in (left, anterior, superior) mm from the heart centre;
+#: precordial anterior coordinates are put on the chest ellipse.
+_MIDLINE_MM, _CHEST_CENTRE_A_MM, _CHEST_L_MM, _CHEST_A_MM = -35.0, -40.0, 170.0, 110.0
+_PRECORDIAL = {
+    "V1": (-25.0, 15.0), "V2": (25.0, 15.0), "V3": (57.0, -10.0),
+    "V4": (90.0, -10.0), "V5": (130.0, -10.0), "V6": (165.0, -10.0),
+}  # fmt: skip
+_LIMBS = {
+    "RA": (-250.0, 0.0, 250.0),
+    "LA": (180.0, 0.0, 250.0),
+    "LL": (80.0, 0.0, -450.0),
+}
+
+QRS_THRESHOLD = 0.05
+
+
+@dataclass(frozen=True, eq=False)
+class ECG:
+    """Twelve-lead pseudo-ECG.
+
+    Attributes
+    ----------
+    t_ms : ndarray of shape (n_times,)
+    leads : dict of str to ndarray of shape (n_times,)
+    qrs_ms : float
+    qrs_onset_ms, qrs_offset_ms : float
+    """
+
+    t_ms: np.ndarray
+    leads: dict[str, np.ndarray]
+    qrs_ms: float
+    qrs_onset_ms: float
+    qrs_offset_ms: float
+
+
+def body_frame(
+    apex: np.ndarray, base: np.ndarray, septum: np.ndarray, anterior: np.ndarray
+) -> np.ndarray:
+    """Rotation from body (left, anterior, superior) to mesh coordinates.
+
+    Parameters
+    ----------
+    apex, base : ndarray of shape (3,)
+        LV apex and base centre, mm.
+    septum : ndarray of shape (3,)
+        A point on the septum (the septal normal points from the LV long axis
+        towards it).
+    anterior : ndarray of shape (3,)
+        A point on the anterior side (fixes the handedness).
+
+    Returns
+    -------
+    ndarray of shape (3, 3)
+        Columns are the body's left, anterior and superior unit vectors in
+        mesh coordinates.
+    """
+    # the heart's frame in mesh coordinates
+    d = (apex - base) / np.linalg.norm(apex - base)
+    s = septum - base
+    s = s - (s @ d) * d
+    s /= np.linalg.norm(s)
+    t = np.cross(d, s)
+    if (anterior - base) @ t < 0:
+        t = -t
+
+    # the same frame in body coordinates
+    d_b = APEX_DIRECTION_BODY / np.linalg.norm(APEX_DIRECTION_BODY)
+    s_b = SEPTUM_DIRECTION_BODY - (SEPTUM_DIRECTION_BODY @ d_b) * d_b
+    s_b /= np.linalg.norm(s_b)
+    t_b = np.cross(d_b, s_b)
+    if t_b[1] < 0:
+        t_b = -t_b
+    return np.column_stack([d, s, t]) @ np.column_stack([d_b, s_b, t_b]).T
+
+
+def electrode_positions(centre: np.ndarray, frame: np.ndarray) -> dict[str, np.ndarray]:
+    """The nine electrodes in mesh coordinates, mm (see the module notes)."""
+    out = {}
+    for name, (left, up) in _PRECORDIAL.items():
+        x = (left + 0.0) / _CHEST_L_MM
+        ant = _CHEST_CENTRE_A_MM + _CHEST_A_MM * np.sqrt(max(0.0, 1 - x**2))
+        out[name] = centre + frame @ np.array([_MIDLINE_MM + left, ant, up])
+    for name, body in _LIMBS.items():
+        out[name] = centre + frame @ np.asarray(body)
+    return out
+
+
+def lead_field(mesh: TetMesh, electrodes: dict[str, np.ndarray]) -> np.ndarray:
+    """Lead-field rows L_e with phi_e = L_e . V_m, shape (n_electrodes, n_points)."""
+    p = mesh.points[mesh.cells]
+    edges = p[:, 1:] - p[:, :1]
+    vol = np.abs(np.linalg.det(edges)) / 6.0
+    grad = np.empty((mesh.n_cells, 4, 3))
+    grad[:, 1:] = np.linalg.inv(edges).transpose(0, 2, 1)
+    grad[:, 0] = -grad[:, 1:].sum(axis=1)
+    centroid = p.mean(axis=1)
+
+    rows = []
+    for name in ELECTRODES:
+        r = centroid - electrodes[name]
+        w = -r / np.linalg.norm(r, axis=1, keepdims=True) ** 3
+        contrib = vol[:, None] * np.einsum("cki,ci->ck", grad, w) / (4 * np.pi)
+        row = np.zeros(mesh.n_points)
+        np.add.at(row, mesh.cells.ravel(), contrib.ravel())
+        rows.append(row)
+    return np.array(rows)
+
+
+def pseudo_ecg(
+    lead_rows: np.ndarray,
+    t_act_ms: np.ndarray,
+    dt_ms: float = 0.5,
+    tau_ms: float = 1.0,
+    amplitude_mv: float = 100.0,
+) -> ECG:
+    """Twelve leads and the QRS duration of one activation map.
+
+    Parameters
+    ----------
+    lead_rows : ndarray of shape (9, n_points)
+        From `lead_field`.
+    t_act_ms : ndarray of shape (n_points,)
+        Activation times, ms; NaN nodes never depolarise (scar).
+    dt_ms, tau_ms : float
+        Time step and upstroke time constant, ms.
+    amplitude_mv : float
+        Action potential amplitude, mV.
+
+    Returns
+    -------
+    ECG
+    """
+    t_act = np.asarray(t_act_ms, dtype=float)
+    if t_act.shape != (lead_rows.shape[1],):
+        raise FieldError(
+            f"activation times have shape {t_act.shape}, expected "
+            f"({lead_rows.shape[1]},)"
+        )
+    if not np.isfinite(t_act).any():
+        raise FieldError("no node is activated: no ECG to compute")
+    t0, t1 = np.nanmin(t_act) - 10.0, np.nanmax(t_act) + 20.0
+    t = np.arange(t0, t1 + dt_ms, dt_ms)
+
+    # electrode potentials, in chunks of time steps
+    act = np.where(np.isfinite(t_act), t_act, np.inf)
+    phi = np.empty((len(ELECTRODES), t.size))
+    for lo in range(0, t.size, 64):
+        tt = t[lo : lo + 64]
+        vm = 0.5 * amplitude_mv * (1 + np.tanh((tt[None, :] - act[:, None]) / tau_ms))
+        phi[:, lo : lo + 64] = lead_rows @ vm
+
+    # Einthoven, Goldberger and Wilson leads
+    e = dict(zip(ELECTRODES, phi, strict=True))
+    wct = (e["RA"] + e["LA"] + e["LL"]) / 3.0
+    leads = {
+        "I": e["LA"] - e["RA"],
+        "II": e["LL"] - e["RA"],
+        "III": e["LL"] - e["LA"],
+        "aVR": e["RA"] - 0.5 * (e["LA"] + e["LL"]),
+        "aVL": e["LA"] - 0.5 * (e["RA"] + e["LL"]),
+        "aVF": e["LL"] - 0.5 * (e["RA"] + e["LA"]),
+        **{f"V{i}": e[f"V{i}"] - wct for i in range(1, 7)},
+    }
+
+    # QRS: where the summed absolute slope exceeds 5 % of its peak
+    slope = sum(np.abs(np.gradient(v, dt_ms)) for v in leads.values())
+    above = np.flatnonzero(slope > QRS_THRESHOLD * slope.max())
+    onset, offset = t[above[0]], t[above[-1]]
+    return ECG(
+        t_ms=t, leads=leads, qrs_ms=float(offset - onset),
+        qrs_onset_ms=float(onset), qrs_offset_ms=float(offset),
+    )  # fmt: skip

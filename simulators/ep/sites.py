@@ -1,0 +1,125 @@
+"""Lead sites written as text, resolved to node ids of the stored mesh.
+
+Forms:
+
+- ``node:ID``: a node of the mesh as stored by twinml;
+- ``aha:N``: the epicardial node nearest the centroid of LV segment N (an
+  LV lead takes segments 1, 4, 5, 6, 7, 10, 11, 12);
+- ``xyz:X,Y,Z``: a point in mm, snapped to the nearest epicardial node and
+  refused beyond `SNAP_LIMIT_MM`;
+- ``rv-apex`` / ``rv-septum``: the RV endocardial apex, or the mid-septal
+  RV endocardium.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from simulators.errors import SiteError
+from simulators.mesh.aha import LV_LEAD_SEGMENTS
+
+if TYPE_CHECKING:
+    from simulators.ep.ventricles import Ventricles
+
+#: Farthest an ``xyz:`` site may lie from the epicardium, mm.
+SNAP_LIMIT_MM = 5.0
+
+FORMS = "node:ID, aha:N, xyz:X,Y,Z (mm), rv-apex or rv-septum"
+
+
+def parse_site(heart: Ventricles, text: str, role: str = "lv") -> int:
+    """Resolve a lead site to a node id.
+
+    Parameters
+    ----------
+    heart : Ventricles
+    text : str
+        The site, in one of the forms of this module.
+    role : {"lv", "rv"}
+        An LV lead must lie in the LV candidate region (checked here).
+
+    Returns
+    -------
+    int
+        Node id.
+    """
+    if role not in ("lv", "rv"):
+        raise SiteError(f"role must be 'lv' or 'rv', got {role!r}")
+    kind, _, value = text.strip().partition(":")
+    kind = kind.lower()
+
+    # named RV sites
+    if kind in ("rv-apex", "rv-septum") and not value:
+        if role == "lv":
+            raise SiteError(f"{text!r} is an RV site; an LV lead takes {FORMS}")
+        node = heart.rv_apex if kind == "rv-apex" else heart.rv_septum
+        if node is None:
+            raise SiteError(f"this mesh has no RV, so {text!r} does not exist")
+        return int(node)
+    if kind == "node":
+        node = _integer(value, text)
+    elif kind == "aha":
+        node = _aha_site(heart, _integer(value, text), role)
+    elif kind == "xyz":
+        node = _xyz_site(heart, value, text)
+    else:
+        raise SiteError(f"cannot read lead site {text!r}; expected {FORMS}")
+
+    # range and region
+    if not 0 <= node < heart.mesh.n_points:
+        raise SiteError(
+            f"lead site {text!r}: node {node} is not in this mesh "
+            f"(ids 0..{heart.mesh.n_points - 1})"
+        )
+    return heart.check_lv_lead(node) if role == "lv" else int(node)
+
+
+def _integer(value: str, text: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise SiteError(f"lead site {text!r}: {value!r} is not an integer") from None
+
+
+def _aha_site(heart: Ventricles, segment: int, role: str) -> int:
+    """Epicardial node nearest the centroid of an AHA segment's epicardium."""
+    if not 1 <= segment <= 17:
+        raise SiteError(f"AHA segments are 1..17, got {segment}")
+    if role == "lv" and segment not in LV_LEAD_SEGMENTS:
+        raise SiteError(
+            f"an LV lead cannot take AHA segment {segment} (septal or apical); "
+            f"allowed segments: {list(LV_LEAD_SEGMENTS)}"
+        )
+    epi = heart.mesh.surface_nodes("lv_epi")
+    nodes = epi[heart.aha[epi] == segment]
+    if role == "lv":
+        nodes = np.intersect1d(nodes, heart.lv_candidates)
+    if nodes.size == 0:
+        raise SiteError(f"AHA segment {segment} has no epicardial node on this mesh")
+    centroid = heart.mesh.points[nodes].mean(axis=0)
+    return int(
+        nodes[np.argmin(np.linalg.norm(heart.mesh.points[nodes] - centroid, axis=1))]
+    )
+
+
+def _xyz_site(heart: Ventricles, value: str, text: str) -> int:
+    """Nearest epicardial node to a point in mm, within the snap limit."""
+    try:
+        xyz = np.array([float(v) for v in value.split(",")])
+    except ValueError:
+        xyz = np.array([])
+    if xyz.shape != (3,) or not np.isfinite(xyz).all():
+        raise SiteError(
+            f"lead site {text!r}: expected xyz:X,Y,Z with three numbers in mm"
+        )
+    epi = heart.epicardial_nodes
+    dist, idx = cKDTree(heart.mesh.points[epi]).query(xyz)
+    if dist > SNAP_LIMIT_MM:
+        raise SiteError(
+            f"lead site {text!r} lies {dist:.1f} mm from the nearest epicardial node "
+            f"(limit {SNAP_LIMIT_MM} mm); is it in mm and on this heart?"
+        )
+    return int(epi[idx])
