@@ -2,7 +2,14 @@
 
 VTU (VTK XML unstructured grid) is the canonical format: it keeps every point
 and cell field, opens in ParaView, and is what the data cache stores. Any other
-format meshio reads works too, as long as it holds linear tetrahedra.
+format meshio reads works too, as long as it holds linear tetrahedra: Gmsh
+``.msh`` (ASCII or binary, versions 2.2 and 4.1) and XDMF among them. openCARP
+``.pts/.elem/.lon`` files go through `simulators.mesh.opencarp`.
+
+Where each field lives is kept: point fields stay in `TetMesh.point_data`,
+cell fields in `TetMesh.cell_data`. Gmsh physical groups (meshio's
+``gmsh:physical``) become ``cell_data["region"]``, and the names of the
+volume groups go to ``meta["region_names"]`` as ``{name: tag}``.
 
 Two conventions make a VTU written here round-trip exactly:
 
@@ -20,6 +27,7 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +45,16 @@ META_FIELD = "twinml_meta"
 #: Prefix of the boolean point fields that hold node sets.
 NODE_SET_PREFIX = "surface_"
 
+#: Extensions `write_mesh` writes; ``.pts`` stands for the openCARP trio.
+WRITE_SUFFIXES = (".vtu", ".vtk", ".pts")
+
+#: Extensions read but never written here (meshio would lose fields).
+READ_ONLY_SUFFIXES = (".msh", ".xdmf", ".xmf")
+
+# meshio's gmsh bookkeeping: physical groups, and the point entity tags
+_GMSH_PHYSICAL = "gmsh:physical"
+_GMSH_DIM_TAGS = "gmsh:dim_tags"
+
 
 def read_mesh(path: str | os.PathLike[str]) -> TetMesh:
     """Read a linear tetrahedral mesh from any format meshio understands.
@@ -49,7 +67,9 @@ def read_mesh(path: str | os.PathLike[str]) -> TetMesh:
     Parameters
     ----------
     path : str or path-like
-        Mesh file; VTU is canonical, the format follows the extension.
+        Mesh file; VTU is canonical, the format follows the extension. A
+        ``.pts``, ``.elem`` or ``.lon`` path, or an openCARP basename whose
+        ``.pts`` file exists, is read with `read_opencarp` (µm to mm).
 
     Returns
     -------
@@ -77,6 +97,15 @@ def read_mesh(path: str | os.PathLike[str]) -> TetMesh:
     {'a': 1}
     """
     path = Path(path)
+
+    # openCARP is three text files meshio does not know
+    # (imported here: `opencarp` writes through `atomic_paths` below)
+    from simulators.mesh import opencarp
+
+    if path.suffix.lower() in opencarp.SUFFIXES or (
+        not path.exists() and path.with_name(f"{path.name}.pts").is_file()
+    ):
+        return opencarp.read_opencarp(path)
     if not path.is_file():
         raise FileNotFoundError(f"no mesh file at {str(path)!r}")
     raw = _meshio_read(path)
@@ -102,6 +131,14 @@ def read_mesh(path: str | os.PathLike[str]) -> TetMesh:
         name: _read_node_set(name, _native(arr)) for name, arr in raw.point_data.items()
     }
     meta = _decode_meta(raw.field_data.get(META_FIELD), path)
+
+    # gmsh: physical groups are the regions; the entity tags are bookkeeping
+    point_data.pop(_GMSH_DIM_TAGS, None)
+    if _GMSH_PHYSICAL in cell_data and "region" not in cell_data:
+        cell_data["region"] = cell_data.pop(_GMSH_PHYSICAL)
+        names = _gmsh_volume_names(raw.field_data)
+        if names and "region_names" not in meta:
+            meta["region_names"] = names
 
     mesh = TetMesh(_native(raw.points), cells, point_data, cell_data, meta)
     logger.debug("read %s: %d points, %d tets", path.name, mesh.n_points, mesh.n_cells)
@@ -139,18 +176,109 @@ def write_vtu(mesh: TetMesh, path: str | os.PathLike[str]) -> None:
     )
 
     # write next to the target so that the final rename is atomic
-    # (a fresh name opened exclusively, so the file mode follows the umask)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    open(tmp, "xb").close()
-    try:
+    with atomic_paths([path]) as (tmp,):
         meshio.write(tmp, out, file_format="vtu")
         _insert_field_data(tmp, meta_xml)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
     logger.debug("wrote %s: %d points, %d tets", path, mesh.n_points, mesh.n_cells)
+
+
+def write_mesh(mesh: TetMesh, path: str | os.PathLike[str]) -> list[Path]:
+    """Write a mesh in the format its extension names, atomically.
+
+    Parameters
+    ----------
+    mesh : TetMesh
+        Mesh with points in mm.
+    path : str or path-like
+        ``.vtu`` (canonical: every field and the metadata), ``.vtk`` (legacy
+        binary VTK: fields kept, ``meta`` dropped) or ``.pts`` (openCARP
+        ``.pts/.elem/.lon`` at that basename, points written in µm, see
+        `write_opencarp`). Its folder must exist.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Raises
+    ------
+    MeshError
+        For an extension twinml reads but does not write (``.msh``,
+        ``.xdmf``) or does not know; the message lists those it writes.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> m = TetMesh(np.eye(4, 3), np.array([[0, 1, 2, 3]]))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     [p.name for p in write_mesh(m, os.path.join(d, "one.vtk"))]
+    ['one.vtk']
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".vtu":
+        write_vtu(mesh, path)
+        return [path]
+    if suffix == ".vtk":
+        _write_legacy_vtk(mesh, path)
+        return [path]
+
+    # openCARP and the formats that are read only
+    from simulators.mesh import opencarp
+
+    if suffix in opencarp.SUFFIXES:
+        return opencarp.write_opencarp(mesh, path)
+    if suffix in READ_ONLY_SUFFIXES:
+        raise MeshError(
+            f"cannot write {str(path)!r}: twinml reads {suffix} files but does "
+            f"not write them; write one of {list(WRITE_SUFFIXES)} instead"
+        )
+    raise MeshError(
+        f"cannot write {str(path)!r}: unknown extension {suffix!r}; twinml "
+        f"writes {list(WRITE_SUFFIXES)} (.pts for openCARP)"
+    )
+
+
+@contextlib.contextmanager
+def atomic_paths(paths: list[Path]) -> Iterator[list[Path]]:
+    """Write files under temporary names, then move them all into place.
+
+    Yields one temporary path per target, in the target's folder. When the
+    block ends normally every temporary file is flushed to disk and renamed
+    onto its target with `os.replace` (atomic for each file; the renames
+    come one after another, only once every file is complete). When the
+    block raises (interruptions too), the temporary files are removed and
+    the targets are left untouched.
+
+    Parameters
+    ----------
+    paths : list of Path
+        Target files; their folders must exist.
+
+    Yields
+    ------
+    list of Path
+        Temporary paths, created empty (so their mode follows the umask).
+    """
+    paths, tmps = [Path(p) for p in paths], []
+    try:
+        for path in paths:
+            name = f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+            tmps.append(path.parent / name)
+            open(tmps[-1], "xb").close()
+        yield list(tmps)
+
+        # data on disk first, then the renames
+        for tmp in tmps:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        for tmp, path in zip(tmps, paths, strict=True):
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in tmps:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise
 
 
 def _meshio_read(path: Path) -> meshio.Mesh:
@@ -164,9 +292,42 @@ def _meshio_read(path: Path) -> meshio.Mesh:
     try:
         with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
             return meshio.read(path)
+    except ModuleNotFoundError as exc:  # h5py for XDMF with HDF5 data
+        raise MeshError(
+            f"cannot read mesh {str(path)!r}: meshio needs the package "
+            f"{exc.name!r} for it; install it (pip install {exc.name})"
+        ) from exc
     except (Exception, SystemExit) as exc:  # meshio raises many types
         reason = " ".join(said.getvalue().split()) or repr(exc)
         raise MeshError(f"cannot read mesh {str(path)!r}: {reason}") from exc
+
+
+def _write_legacy_vtk(mesh: TetMesh, path: Path) -> None:
+    """Legacy binary VTK: fields kept (node sets as uint8), ``meta`` lost."""
+    out = meshio.Mesh(
+        mesh.points,
+        [("tetra", mesh.cells)],
+        point_data={k: _to_vtu_dtype(v) for k, v in mesh.point_data.items()},
+        cell_data={k: [_to_vtu_dtype(v)] for k, v in mesh.cell_data.items()},
+    )
+    if mesh.meta:
+        logger.info("%s: legacy VTK has no place for mesh.meta", path.name)
+    with atomic_paths([path]) as (tmp,):
+        meshio.write(tmp, out, file_format="vtk", binary=True)
+    logger.debug("wrote %s: %d points, %d tets", path, mesh.n_points, mesh.n_cells)
+
+
+def _gmsh_volume_names(field_data: dict[str, np.ndarray]) -> dict[str, int]:
+    """Names of Gmsh's 3-D physical groups, ``{name: tag}``.
+
+    meshio stores each physical name as ``field_data[name] = [tag, dim]``.
+    """
+    names = {}
+    for name, value in field_data.items():
+        value = np.asarray(value).ravel()
+        if value.shape == (2,) and value[1] == 3 and name != META_FIELD:
+            names[name] = int(value[0])
+    return names
 
 
 def _native(arr: np.ndarray) -> np.ndarray:

@@ -12,6 +12,15 @@ or cell ids. The classes, in the order they are raised:
 6. coincident nodes, closer than ``coincident_tol_mm`` (pairs of node ids);
 7. non-finite values in point or cell fields (field names and ids).
 
+Two further classes describe quality rather than validity: a solver runs on
+such a mesh, but worse. `validate_mesh` warns about them (raises under
+``strict=True``):
+
+8. sliver tetrahedra, whose smallest dihedral angle is below
+   ``sliver_min_dihedral_deg`` (cell ids);
+9. disconnected parts: groups of cells that share no node with the rest
+   (part sizes, and the ids of the cells outside the largest part).
+
 The signed volume is V = det[p1 - p0, p2 - p0, p3 - p0] / 6, positive for
 right-handed tets (`TetMesh.signed_volumes`).
 
@@ -21,9 +30,12 @@ Fibre-like fields are checked separately with `check_unit_vectors`.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from simulators.errors import FieldError, MeshError, UnitsError
@@ -38,8 +50,62 @@ EDGE_RANGE_MM = (0.01, 50.0)
 #: How many ids an error message lists before summarising the rest.
 MAX_IDS_SHOWN = 10
 
+#: A tet is a sliver when its smallest dihedral angle is below this (degrees).
+#: A regular tet has 70.5 deg everywhere, a Kuhn cube tet 45 deg at least, and
+#: the Rodero 2 mm heart 8.6 deg at worst; angles near 0 make the stiffness
+#: matrix ill-conditioned (Shewchuk 2002), so 5 deg flags only clear defects.
+SLIVER_MIN_DIHEDRAL_DEG = 5.0
+
 # local edges of a tetrahedron, as pairs of local vertex numbers
 _TET_EDGES = np.array([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]])
+
+# local faces, face k opposite vertex k
+_TET_FACES = np.array([[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]])
+
+
+class MeshQualityWarning(UserWarning):
+    """A mesh is valid but of poor quality (slivers, disconnected parts)."""
+
+
+def _no_ids() -> np.ndarray:
+    """An empty id array, the default of the optional report attributes."""
+    return np.empty(0, dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class Finding:
+    """One problem class found in a mesh, ready for a report or JSON.
+
+    Attributes
+    ----------
+    kind : str
+        Class name: ``"nonfinite_nodes"``, ``"units"``, ``"inverted_cells"``,
+        ``"zero_volume_cells"``, ``"orphan_nodes"``, ``"coincident_nodes"``,
+        ``"nonfinite_field"``, ``"sliver_cells"`` or ``"disconnected_parts"``.
+    severity : {"error", "quality"}
+        Errors stop `validate_mesh`; quality findings only warn.
+    error : type of Exception
+        The exception `validate_mesh` raises for this class.
+    message : str
+        One line naming the count, the first ids and the fix.
+    ids : ndarray of shape (count,) or (count, 2)
+        Offending node or cell ids (node pairs for coincident nodes); empty
+        for the unit guess.
+    location : {"node", "cell"} or None
+        What the ids number.
+    """
+
+    kind: str
+    severity: str
+    error: type[Exception]
+    message: str
+    ids: np.ndarray = field(default_factory=_no_ids)
+    location: str | None = None
+
+    @property
+    def count(self) -> int | None:
+        """Number of offending nodes, cells or pairs; None for the units."""
+        return None if self.kind == "units" else len(self.ids)
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,6 +133,17 @@ class MeshReport:
         ``"m"`` or ``"um"`` when the edge length suggests that unit, else None.
     edge_range_mm : tuple of float
         The plausible median edge range (mm) the unit guess was made against.
+    sliver_cells : ndarray of shape (k,)
+        Cell ids, not zero-volume, whose smallest dihedral angle is below
+        ``sliver_threshold_deg``.
+    min_dihedral_deg : float
+        Smallest dihedral angle of the non-degenerate cells, in degrees.
+    sliver_threshold_deg : float
+        The threshold the slivers were found with, in degrees.
+    part_sizes : ndarray of shape (n_parts,)
+        Number of cells in each connected part, largest first.
+    minor_part_cells : ndarray of shape (k,)
+        Cell ids outside the largest part (empty for a connected mesh).
     """
 
     nonfinite_nodes: np.ndarray
@@ -78,19 +155,41 @@ class MeshReport:
     median_edge_mm: float = float("nan")
     unit_guess: str | None = None
     edge_range_mm: tuple[float, float] = EDGE_RANGE_MM
+    sliver_cells: np.ndarray = field(default_factory=_no_ids)
+    min_dihedral_deg: float = float("nan")
+    sliver_threshold_deg: float = SLIVER_MIN_DIHEDRAL_DEG
+    part_sizes: np.ndarray = field(default_factory=_no_ids)
+    minor_part_cells: np.ndarray = field(default_factory=_no_ids)
 
     @property
     def ok(self) -> bool:
-        """True when no problem of any class was found."""
+        """True when no error class was found (quality findings may remain)."""
         return not self.problems()
 
+    @property
+    def clean(self) -> bool:
+        """True when nothing at all was found, quality included."""
+        return not self.findings()
+
     def problems(self) -> list[tuple[type[Exception], str]]:
-        """Each problem class found, as (exception type, message), in order."""
+        """Each error class found, as (exception type, message), in order."""
+        return [(f.error, f.message) for f in self.findings() if f.severity == "error"]
+
+    def quality(self) -> list[tuple[type[Exception], str]]:
+        """Each quality class found (slivers, parts), as (type, message)."""
+        return [
+            (f.error, f.message) for f in self.findings() if f.severity == "quality"
+        ]
+
+    def findings(self) -> list[Finding]:
+        """Every class found, errors first in the order `validate_mesh` raises."""
         found = []
         if self.nonfinite_nodes.size:
-            found.append((MeshError, _nonfinite_msg(self.nonfinite_nodes)))
+            ids = self.nonfinite_nodes
+            msg = _nonfinite_msg(ids)
+            found.append(_error("nonfinite_nodes", msg, ids, "node"))
         if self.unit_guess is not None:
-            found.append((UnitsError, _units_msg(self)))
+            found.append(Finding("units", "error", UnitsError, _units_msg(self)))
 
         # cell geometry
         ids = self.inverted_cells
@@ -99,14 +198,14 @@ class MeshReport:
                 f"{ids.size} inverted tetrahedra (negative signed volume): "
                 f"cell ids {format_ids(ids)}; swap two vertices of each"
             )
-            found.append((MeshError, msg))
+            found.append(_error("inverted_cells", msg, ids, "cell"))
         ids = self.zero_volume_cells
         if ids.size:
             msg = (
                 f"{ids.size} zero-volume (degenerate) tetrahedra: "
                 f"cell ids {format_ids(ids)}"
             )
-            found.append((MeshError, msg))
+            found.append(_error("zero_volume_cells", msg, ids, "cell"))
 
         # node topology
         ids = self.orphan_nodes
@@ -115,14 +214,15 @@ class MeshReport:
                 f"{ids.size} orphan nodes (used by no cell): node ids "
                 f"{format_ids(ids)}; drop them and renumber the cells"
             )
-            found.append((MeshError, msg))
+            found.append(_error("orphan_nodes", msg, ids, "node"))
         pairs = [tuple(p) for p in self.coincident_pairs.tolist()]
         if pairs:
             msg = (
                 f"{len(pairs)} pairs of coincident nodes: node ids "
                 f"{format_ids(pairs)}; merge them"
             )
-            found.append((MeshError, msg))
+            ids = self.coincident_pairs
+            found.append(_error("coincident_nodes", msg, ids, "node"))
 
         # fields
         for name, ids in self.nonfinite_fields.items():
@@ -131,7 +231,35 @@ class MeshReport:
                 f"{name} is not finite (NaN or inf) at {ids.size} {what}s: "
                 f"{what} ids {format_ids(ids)}"
             )
-            found.append((FieldError, msg))
+            found.append(
+                Finding("nonfinite_field", "error", FieldError, msg, ids, what)
+            )
+        return found + self._quality_findings()
+
+    def _quality_findings(self) -> list[Finding]:
+        """Slivers and disconnected parts, which only lower the quality."""
+        found = []
+        ids = self.sliver_cells
+        if ids.size:
+            msg = (
+                f"{ids.size} sliver tetrahedra (smallest dihedral angle below "
+                f"{self.sliver_threshold_deg:g} deg, worst "
+                f"{self.min_dihedral_deg:.3g} deg): cell ids {format_ids(ids)}; "
+                "remesh or smooth around them"
+            )
+            found.append(
+                Finding("sliver_cells", "quality", MeshError, msg, ids, "cell")
+            )
+        if len(self.part_sizes) > 1:
+            ids = self.minor_part_cells
+            msg = (
+                f"{len(self.part_sizes)} disconnected parts (sharing no node) "
+                f"of {format_ids(self.part_sizes)} cells; the cells outside the "
+                f"largest part are cell ids {format_ids(ids)}; drop or join them"
+            )
+            found.append(
+                Finding("disconnected_parts", "quality", MeshError, msg, ids, "cell")
+            )
         return found
 
 
@@ -141,6 +269,7 @@ def check_mesh(
     rel_volume_tol: float = 1e-8,
     coincident_tol_mm: float = 1e-6,
     edge_range_mm: tuple[float, float] = EDGE_RANGE_MM,
+    sliver_min_dihedral_deg: float = SLIVER_MIN_DIHEDRAL_DEG,
 ) -> MeshReport:
     """Check a mesh for every problem class and report them all.
 
@@ -155,11 +284,15 @@ def check_mesh(
     edge_range_mm : tuple of float, default (0.01, 50.0)
         Plausible median edge length (mm); outside it the mesh is reported
         as probably in metres (below) or micrometres (above).
+    sliver_min_dihedral_deg : float, default 5.0
+        A tet whose smallest dihedral angle is below this (degrees) is a
+        sliver (`SLIVER_MIN_DIHEDRAL_DEG` says why 5).
 
     Returns
     -------
     MeshReport
-        All problems found; ``report.ok`` is True for a sound mesh.
+        All problems found; ``report.ok`` is True for a sound mesh and
+        ``report.clean`` when there is no quality finding either.
 
     Examples
     --------
@@ -190,6 +323,17 @@ def check_mesh(
     pairs = np.sort(finite_ids[pairs].reshape(-1, 2), axis=1)
     pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
 
+    # quality: dihedral angles of the cells that have a volume at all
+    angles = np.full(mesh.n_cells, np.nan)
+    sound = ~zero & np.isfinite(volumes)
+    angles[sound] = tet_min_dihedral_deg(mesh.points[mesh.cells[sound]])
+    slivers = np.flatnonzero(angles < sliver_min_dihedral_deg)
+    min_angle = float(np.nanmin(angles)) if sound.any() else float("nan")
+
+    # connectivity: part 0 is the largest
+    part = connected_parts(mesh)
+    part_sizes = np.bincount(part) if part.size else _no_ids()
+
     median_edge = _median_edge_mm(mesh)
     report = MeshReport(
         nonfinite_nodes=nonfinite_nodes,
@@ -201,12 +345,17 @@ def check_mesh(
         median_edge_mm=median_edge,
         unit_guess=_guess_unit(median_edge, edge_range_mm),
         edge_range_mm=edge_range_mm,
+        sliver_cells=slivers,
+        min_dihedral_deg=min_angle,
+        sliver_threshold_deg=sliver_min_dihedral_deg,
+        part_sizes=part_sizes,
+        minor_part_cells=np.flatnonzero(part > 0),
     )
     logger.debug(
         "checked mesh (%d points, %d tets): %d problem classes",
         mesh.n_points,
         mesh.n_cells,
-        len(report.problems()),
+        len(report.findings()),
     )
     return report
 
@@ -217,16 +366,21 @@ def validate_mesh(
     rel_volume_tol: float = 1e-8,
     coincident_tol_mm: float = 1e-6,
     edge_range_mm: tuple[float, float] = EDGE_RANGE_MM,
+    sliver_min_dihedral_deg: float = SLIVER_MIN_DIHEDRAL_DEG,
+    strict: bool = False,
 ) -> None:
     """Raise on the first problem class found by `check_mesh`.
 
-    Parameters are those of `check_mesh`.
+    Quality findings (slivers, disconnected parts) are warned about with a
+    `MeshQualityWarning`, or raised as `MeshError` when `strict` is True.
+    Other parameters are those of `check_mesh`.
 
     Raises
     ------
     MeshError
         Non-finite coordinates, inverted or zero-volume tets, orphan or
-        coincident nodes; the message lists the ids of that class.
+        coincident nodes; the message lists the ids of that class. Also
+        slivers and disconnected parts under ``strict=True``.
     UnitsError
         If the mesh looks like it is in metres or micrometres. It is never
         rescaled silently: convert the points to mm.
@@ -238,11 +392,113 @@ def validate_mesh(
         rel_volume_tol=rel_volume_tol,
         coincident_tol_mm=coincident_tol_mm,
         edge_range_mm=edge_range_mm,
+        sliver_min_dihedral_deg=sliver_min_dihedral_deg,
     )
     problems = report.problems()
     if problems:
         error, message = problems[0]
         raise error(message)
+
+    # quality: warn, or raise when asked to be strict
+    for error, message in report.quality():
+        if strict:
+            raise error(message)
+        warnings.warn(message, MeshQualityWarning, stacklevel=2)
+
+
+def tet_min_dihedral_deg(corners: np.ndarray) -> np.ndarray:
+    """Smallest dihedral angle of each tetrahedron, in degrees.
+
+    The dihedral angle at an edge is the angle between the two faces that
+    meet there: with outward unit normals n_a and n_b of those faces,
+    cos(theta) = -n_a . n_b. A sliver has four well-spread vertices that
+    are nearly coplanar, so its edges look fine but some angle tends to 0.
+
+    Parameters
+    ----------
+    corners : ndarray of shape (n_cells, 4, 3)
+        Vertex coordinates of each tet in mm; the orientation does not
+        matter.
+
+    Returns
+    -------
+    ndarray of shape (n_cells,)
+        Smallest of the six dihedral angles, in degrees (NaN for a tet of
+        zero volume).
+
+    References
+    ----------
+    J. R. Shewchuk, "What is a good linear finite element? Interpolation,
+    conditioning, anisotropy, and quality measures", 2002.
+
+    Examples
+    --------
+    >>> corners = np.vstack([np.zeros(3), np.eye(3)])[None]
+    >>> np.round(tet_min_dihedral_deg(corners), 2)  # arccos(1 / sqrt(3))
+    array([54.74])
+    """
+    corners = np.asarray(corners, dtype=np.float64)
+
+    # outward unit normal of the face opposite each vertex
+    normals = []
+    for k, (a, b, c) in enumerate(_TET_FACES):
+        pa = corners[:, a]
+        n = np.cross(corners[:, b] - pa, corners[:, c] - pa)
+        away = np.einsum("ij,ij->i", n, pa - corners[:, k])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            n = n * (np.sign(away) / np.linalg.norm(n, axis=1))[:, None]
+        normals.append(n)
+
+    # faces k and l meet at the edge of the two other vertices
+    cosines = [-np.einsum("ij,ij->i", normals[k], normals[m]) for k, m in _TET_EDGES]
+    angles = np.degrees(np.arccos(np.clip(np.stack(cosines, axis=1), -1.0, 1.0)))
+    return angles.min(axis=1)
+
+
+def connected_parts(mesh: TetMesh) -> np.ndarray:
+    """Label the connected parts of a mesh, cells linked by shared nodes.
+
+    Parameters
+    ----------
+    mesh : TetMesh
+        Mesh with cells of shape (n_cells, 4).
+
+    Returns
+    -------
+    ndarray of shape (n_cells,)
+        Part of each cell: 0 for the part with the most cells, then by
+        decreasing size (ties in order of their first cell).
+
+    Examples
+    --------
+    >>> points = np.vstack([np.zeros(3), np.eye(3)])
+    >>> two = np.vstack([points, points + 5.0])
+    >>> connected_parts(TetMesh(two, [[4, 5, 6, 7], [0, 1, 2, 3]])).tolist()
+    [0, 1]
+    """
+    if not mesh.n_cells:
+        return _no_ids()
+
+    # a star from vertex 0 links the four nodes of a cell
+    cells = mesh.cells
+    rows = np.repeat(cells[:, 0], 3)
+    graph = coo_matrix(
+        (np.ones(rows.size, dtype=np.int8), (rows, cells[:, 1:].ravel())),
+        shape=(mesh.n_points, mesh.n_points),
+    )
+    _, node_part = connected_components(graph, directed=False)
+
+    # renumber the parts by size, largest first
+    _, first, cell_part, sizes = np.unique(
+        node_part[cells[:, 0]],
+        return_index=True,
+        return_inverse=True,
+        return_counts=True,
+    )
+    order = np.lexsort((first, -sizes))
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank[cell_part]
 
 
 def check_finite_field(mesh: TetMesh, name: str, location: str) -> None:
@@ -378,6 +634,11 @@ def _units_msg(report: MeshReport) -> str:
         f"{edge:.3g}, expected {low:g}..{high:g} mm for a "
         f"cardiac mesh; {fix} (twinml never rescales silently)"
     )
+
+
+def _error(kind: str, message: str, ids: np.ndarray, location: str) -> Finding:
+    """A `MeshError` finding of class `kind`."""
+    return Finding(kind, "error", MeshError, message, ids, location)
 
 
 def _nonfinite_msg(ids: np.ndarray) -> str:
