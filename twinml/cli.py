@@ -27,6 +27,15 @@ def main() -> None:
     """twinml: cardiac digital twins with millisecond what-if answers."""
 
 
+def _register_subcommands() -> None:
+    from twinml.cli_mesh import mesh_app
+
+    app.add_typer(mesh_app, name="mesh")
+
+
+_register_subcommands()
+
+
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     logging.basicConfig(

@@ -46,7 +46,7 @@ from twinml.viz.activation import render_activation_maps
 logger = logging.getLogger(__name__)
 
 #: Version of the feature and model recipe, part of every cache key.
-RECIPE_VERSION = "demo-1"
+RECIPE_VERSION = "demo-2"
 
 
 @dataclass(frozen=True)

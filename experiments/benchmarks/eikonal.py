@@ -277,8 +277,14 @@ def main(argv: list[str] | None = None) -> int:
         mesh, metric, nodes, times = heart_case()
         rows.append(
             benchmark_case(
-                "rodero01-2.0mm", mesh, metric, nodes, times,
-                repeats=args.repeats, fim_repeats=args.fim_repeats, use_fim=use_fim,
+                "rodero01-2.0mm",
+                mesh,
+                metric,
+                nodes,
+                times,
+                repeats=args.repeats,
+                fim_repeats=args.fim_repeats,
+                use_fim=use_fim,
             )  # fmt: skip
         )
     if args.json:

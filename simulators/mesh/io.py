@@ -214,7 +214,10 @@ def write_mesh(mesh: TetMesh, path: str | os.PathLike[str]) -> list[Path]:
     ...     [p.name for p in write_mesh(m, os.path.join(d, "one.vtk"))]
     ['one.vtk']
     """
+    from simulators.mesh import opencarp
+
     path = Path(path)
+    check_writable(path)
     suffix = path.suffix.lower()
     if suffix == ".vtu":
         write_vtu(mesh, path)
@@ -222,12 +225,24 @@ def write_mesh(mesh: TetMesh, path: str | os.PathLike[str]) -> list[Path]:
     if suffix == ".vtk":
         _write_legacy_vtk(mesh, path)
         return [path]
+    return opencarp.write_opencarp(mesh, path)
 
-    # openCARP and the formats that are read only
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Raise unless `write_mesh` writes the format `path`'s extension names.
+
+    Raises
+    ------
+    MeshError
+        For an extension twinml reads but does not write (``.msh``,
+        ``.xdmf``) or does not know; the message lists those it writes.
+    """
     from simulators.mesh import opencarp
 
-    if suffix in opencarp.SUFFIXES:
-        return opencarp.write_opencarp(mesh, path)
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in WRITE_SUFFIXES or suffix in opencarp.SUFFIXES:
+        return
     if suffix in READ_ONLY_SUFFIXES:
         raise MeshError(
             f"cannot write {str(path)!r}: twinml reads {suffix} files but does "

@@ -296,11 +296,14 @@ def _read_elements(path: Path, n_points: int) -> tuple[np.ndarray, np.ndarray | 
 
     # four node ids, then an optional region on every line alike
     table = _numbers([t[1:] for t in tokens], rows, path, widths=(4, 5))
-    ids = table[:, :4]
-    if not np.array_equal(ids, np.round(ids)):
-        k = int(np.flatnonzero((ids != np.round(ids)).any(axis=1))[0])
-        raise MeshError(f"{str(path)!r} line {k + 2}: node ids must be integers")
-    cells = ids.astype(np.int64)
+    fractional = np.flatnonzero((table != np.round(table)).any(axis=1))
+    if fractional.size:
+        k = int(fractional[0])
+        raise MeshError(
+            f"{str(path)!r} line {k + 2}: node ids and region must be integers, "
+            f"found {rows[k].strip()!r}"
+        )
+    cells = table[:, :4].astype(np.int64)
     outside = np.flatnonzero(((cells < 0) | (cells >= n_points)).any(axis=1))
     if outside.size:
         k = int(outside[0])

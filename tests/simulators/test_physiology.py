@@ -50,7 +50,9 @@ def test_crt_narrows_the_qrs(rodero_heart, runs):
 def test_rbbb_activates_the_lv_normally(runs):
     # the left bundle works: LV activation as fast as in sinus rhythm (1 ms:
     # the RV root fires 5 ms later in sinus, which may touch the septum)
-    assert runs["rbbb"].markers.lvat_ms == pytest.approx(runs["sinus"].markers.lvat_ms, abs=1.0)
+    assert runs["rbbb"].markers.lvat_ms == pytest.approx(
+        runs["sinus"].markers.lvat_ms, abs=1.0
+    )
     assert runs["rbbb"].markers.tat_ms > runs["sinus"].markers.tat_ms
 
 
@@ -62,7 +64,9 @@ def test_pacing_on_the_right_bundle_exit_engages_it(rodero_heart, runs):
 
 def test_long_paced_av_delay_lets_intrinsic_conduction_fuse(rodero_heart):
     site = int(rodero_heart.lv_candidates[0])
-    short = rodero_heart.activate(PacingPlan("lv-pacing", lv_lead=site, av_delay_ms=100))
+    short = rodero_heart.activate(
+        PacingPlan("lv-pacing", lv_lead=site, av_delay_ms=100)
+    )
     long = rodero_heart.activate(PacingPlan("lv-pacing", lv_lead=site, av_delay_ms=190))
     # the right bundle arrives 10 ms after the LV lead instead of 100 ms
     assert long.markers.tat_ms < short.markers.tat_ms
@@ -73,7 +77,8 @@ def test_scar_blocks_and_border_zone_slows(rodero_mesh, rodero_heart, runs):
     scar = spherical_scar(rodero_mesh, centre, radius_mm=15.0, transmurality=1.0)
     act = rodero_heart.activate(PacingPlan("lbbb"), scar=scar)
     locked = np.setdiff1d(
-        np.unique(rodero_mesh.cells[scar.cells]), np.unique(rodero_mesh.cells[~scar.cells])
+        np.unique(rodero_mesh.cells[scar.cells]),
+        np.unique(rodero_mesh.cells[~scar.cells]),
     )
     assert locked.size > 0 and np.isnan(act.t_ms[locked]).all()
     # a border zone alone (no scar) delays activation around it

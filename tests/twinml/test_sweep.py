@@ -27,7 +27,9 @@ def test_existing_cluster_by_address_gives_the_direct_results(rodero_heart):
     with LocalCluster(
         n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
     ) as cluster:
-        t = run_sweep(rodero_heart, samples, tissue, scheduler=cluster.scheduler_address)
+        t = run_sweep(
+            rodero_heart, samples, tissue, scheduler=cluster.scheduler_address
+        )
     direct = np.stack([solve_sample(rodero_heart, s, tissue) for s in samples])
     np.testing.assert_array_equal(t, direct)
 

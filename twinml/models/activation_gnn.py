@@ -84,6 +84,10 @@ class ActivationGNN(nn.Module):
         Time scale of the inputs and the correction, ms.
     k_init : float
         Initial global factor on the graph travel time.
+    decoder_width : int
+        Hidden size of the one-hidden-layer decoder. Its first layer is
+        additive in the heart, lead and query blocks, so a query costs one
+        hidden layer per node: cheap enough to rank hundreds of sites.
     """
 
     def __init__(
@@ -95,6 +99,7 @@ class ActivationGNN(nn.Module):
         n_layers: int = 6,
         t_scale_ms: float = 100.0,
         k_init: float = 1.0,
+        decoder_width: int = 128,
     ) -> None:
         super().__init__()
         self.t_scale_ms = t_scale_ms
@@ -103,7 +108,11 @@ class ActivationGNN(nn.Module):
         self.layers = nn.ModuleList(
             MeshConv(width, width // 2) for _ in range(n_layers)
         )
-        self.decoder = mlp(2 * width + query_dim, width, 1)
+        self.decoder = nn.Sequential(
+            nn.Linear(2 * width + query_dim, decoder_width),
+            nn.SiLU(),
+            nn.Linear(decoder_width, 1),
+        )
         self.log_k = nn.Parameter(torch.tensor(math.log(k_init)))
 
     def encode(
@@ -117,9 +126,17 @@ class ActivationGNN(nn.Module):
         return h
 
     def decode(
-        self, h: torch.Tensor, lead: torch.Tensor, q: torch.Tensor
+        self,
+        h: torch.Tensor,
+        lead: torch.Tensor,
+        q: torch.Tensor,
+        nodes: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Coarse activation times of B queries, ms.
+
+        The decoder's first layer acts on [h_c, h_lead, q_c]; it is applied
+        to each block separately (the same sum) so that the heart's part is
+        computed once per node, not once per query and node.
 
         Parameters
         ----------
@@ -129,15 +146,25 @@ class ActivationGNN(nn.Module):
             Coarse node of each query's LV lead.
         q : Tensor of shape (B, N, F_query)
             Query physics inputs; channel 2 is the earliest graph travel time.
+        nodes : Tensor of shape (M,), long, optional
+            Decode only these coarse nodes (all by default).
 
         Returns
         -------
-        Tensor of shape (B, N)
+        Tensor of shape (B, N), or (B, M) with `nodes`
         """
-        n_q, n_nodes, _ = q.shape
-        h_node = h.unsqueeze(0).expand(n_q, -1, -1)
-        h_lead = h[lead].unsqueeze(1).expand(-1, n_nodes, -1)
-        delta = self.decoder(torch.cat([h_node, h_lead, q], dim=-1)).squeeze(-1)
+        first, rest = self.decoder[0], self.decoder[1:]
+        width = h.shape[1]
+        w_node, w_lead, w_q = first.weight.split([width, width, q.shape[2]], dim=1)
+        h_node = h if nodes is None else h[nodes]
+        q = q if nodes is None else q[:, nodes]
+        z = (
+            (h_node @ w_node.T).unsqueeze(0)
+            + (h[lead] @ w_lead.T).unsqueeze(1)
+            + q @ w_q.T
+            + first.bias
+        )
+        delta = rest(z).squeeze(-1)
         return self.t_scale_ms * (torch.exp(self.log_k) * q[..., 2] + 0.1 * delta)
 
     def forward(

@@ -40,9 +40,12 @@ class ActivationSurrogate:
         self.coarse = coarse
         self.feats = feats
         self.model = model.eval()
-        lv = heart.lv_mask
         self._interp_all = sparse_tensor(coarse.interp)
-        self._interp_lv = sparse_tensor(coarse.interp[lv])
+
+        # MLVAT needs only the coarse nodes that feed LV nodes
+        interp_lv = coarse.interp[heart.lv_mask].tocsc()
+        self._lv_cols = np.flatnonzero(np.diff(interp_lv.indptr))
+        self._interp_lv = sparse_tensor(interp_lv[:, self._lv_cols])
         self._h: torch.Tensor | None = None
 
     def encoding(self) -> torch.Tensor:
@@ -57,16 +60,24 @@ class ActivationSurrogate:
         return self._h
 
     def coarse_times(
-        self, lv_leads: np.ndarray, tissue: TissueParams, vv_delay_ms: float = 0.0
+        self,
+        lv_leads: np.ndarray,
+        tissue: TissueParams,
+        vv_delay_ms: float = 0.0,
+        nodes: np.ndarray | None = None,
     ) -> torch.Tensor:
-        """Predicted coarse activation times, shape (n_queries, n_coarse), ms."""
+        """Predicted coarse activation times, shape (n_queries, n_coarse), ms.
+
+        With `nodes`, only those coarse nodes: shape (n_queries, len(nodes)).
+        """
         leads = np.asarray(lv_leads, dtype=np.int64)
         q = query_features(
             self.feats, self.coarse, tissue, leads, self.heart.rv_apex, vv_delay_ms
         )
         lead_c = torch.from_numpy(self.coarse.cluster[leads])
+        sub = None if nodes is None else torch.from_numpy(nodes)
         with torch.no_grad():
-            return self.model.decode(self.encoding(), lead_c, torch.from_numpy(q))
+            return self.model.decode(self.encoding(), lead_c, torch.from_numpy(q), sub)
 
     def predict(
         self, lv_leads: np.ndarray, tissue: TissueParams, vv_delay_ms: float = 0.0
@@ -79,5 +90,5 @@ class ActivationSurrogate:
         self, lv_leads: np.ndarray, tissue: TissueParams, vv_delay_ms: float = 0.0
     ) -> np.ndarray:
         """Predicted mean LV activation time per query, shape (n_queries,), ms."""
-        t_c = self.coarse_times(lv_leads, tissue, vv_delay_ms)
+        t_c = self.coarse_times(lv_leads, tissue, vv_delay_ms, self._lv_cols)
         return torch.sparse.mm(self._interp_lv, t_c.T).mean(dim=0).numpy()

@@ -38,6 +38,7 @@ class TrainConfig:
     val_fraction: float = 0.15
     seed: int = 0
     huber_ms: float = 1.0
+    decoder_width: int = 128
 
     def as_dict(self) -> dict:
         """Plain dict for logging."""
@@ -161,6 +162,7 @@ def train_activation_model(
         width=config.width,
         n_layers=config.n_layers,
         k_init=k_init,
+        decoder_width=config.decoder_width,
     )
     module = ActivationModule(model, graph, config)
 
@@ -212,6 +214,7 @@ def model_init_args(model: ActivationGNN, config: TrainConfig, q: np.ndarray) ->
         "query_dim": int(q.shape[2]),
         "width": config.width,
         "n_layers": config.n_layers,
+        "decoder_width": config.decoder_width,
     }
 
 

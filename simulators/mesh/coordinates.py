@@ -1,0 +1,512 @@
+"""Ventricular coordinates from Laplace-Dirichlet solves on a tagged mesh.
+
+Four point fields say where a node sits in the ventricles. Three are harmonic
+functions (Laplace's equation, div grad u = 0, with u fixed on node sets and
+zero normal flux elsewhere), solved with linear (P1) finite elements:
+
+- ``transmural``: 0 on the LV and RV endocardium (free wall), 1 on the LV and
+  RV epicardium and on the RV side of the septum. The septum thus belongs to
+  the LV wall: the coordinate crosses it from the LV cavity (0) to the RV
+  cavity (1), as in the universal ventricular coordinates of Bayer et al.
+  (2018) and in the coordinates shipped with the Rodero et al. (2021) meshes.
+  On an LV-only mesh: 0 on the endocardium, 1 on the epicardium.
+- ``apico_basal``: 0 on the LV epicardium within ``APEX_RADIUS_FRACTION`` of
+  the apex-to-base distance around the apex, 1 on the base.
+- ``lv_rv``: the harmonic function that is 0 on the LV endocardium and 1 on
+  the RV free-wall endocardium, cut at 1/2: 0 in the LV free wall and the
+  septum, 1 in the RV free wall (0 everywhere on an LV-only mesh).
+
+The fourth is geometric:
+
+- ``rotational``: the angle around the LV long axis (apex to the centre of the
+  LV base ring), 0 at the septum (the centroid of the RV septal surface),
+  positive towards the anterior wall, radians in [-pi, pi). The zero and the
+  sense follow `simulators.mesh.aha`; the anterior side is the pulmonary
+  valve's when the mesh has one, else the right-handed sense about the
+  apex-to-base axis.
+
+The P1 stiffness matrix is K_ij = sum_e V_e grad(l_i) . grad(l_j) over the
+tetrahedra e holding nodes i and j, with l_i the barycentric coordinates.
+Dirichlet values enter by lifting, K_ff u_f = -K_fd u_d, solved by conjugate
+gradients with a Jacobi preconditioner.
+
+References
+----------
+Bayer J, Prassl AJ, Pashaei A, et al. Universal ventricular coordinates: a
+generic framework for describing position within the heart and transferring
+data. Med Image Anal 2018;45:83-93.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from scipy.sparse.csgraph import connected_components
+
+from simulators.errors import FieldError, MeshError
+from simulators.mesh.aha import long_axis_coordinates
+from simulators.mesh.tetmesh import TetMesh
+from simulators.mesh.validate import format_ids
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "Agreement",
+    "compare_coordinates",
+    "find_apex",
+    "solve_laplace",
+    "stiffness_matrix",
+    "ventricular_coordinates",
+]
+
+#: Radius of the apex patch held at apico_basal = 0, as a fraction of the
+#: apex-to-base distance (9.3 mm on the Rodero heart; Ansys uses 10 mm).
+APEX_RADIUS_FRACTION = 0.1
+
+#: Relative residual at which conjugate gradients stop.
+CG_RTOL = 1e-10
+
+#: Names of the coordinates `ventricular_coordinates` returns.
+COORDINATES = ("transmural", "apico_basal", "rotational", "lv_rv")
+
+
+def barycentric_gradients(points: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Gradients of the four barycentric coordinates in every tetrahedron.
+
+    Parameters
+    ----------
+    points : ndarray of shape (n_points, 3)
+        Node coordinates, mm.
+    cells : ndarray of shape (n_cells, 4)
+        Tetrahedra.
+
+    Returns
+    -------
+    ndarray of shape (n_cells, 4, 3)
+        ``grad[c, k]`` is the constant gradient of the hat function of local
+        vertex k in cell c, 1/mm. With E the edge matrix whose rows are
+        p_k - p_0 (k = 1, 2, 3), the gradients of l_1..l_3 are the columns
+        of E^-1 and grad l_0 = -(grad l_1 + grad l_2 + grad l_3).
+    """
+    p = points[cells]
+    inv = np.linalg.inv(p[:, 1:] - p[:, :1])
+    grad = np.empty((len(cells), 4, 3))
+    grad[:, 1:] = inv.transpose(0, 2, 1)
+    grad[:, 0] = -grad[:, 1:].sum(axis=1)
+    return grad
+
+
+def stiffness_matrix(points: np.ndarray, cells: np.ndarray) -> sp.csr_matrix:
+    """P1 finite-element stiffness matrix of the Laplacian.
+
+    Parameters
+    ----------
+    points : ndarray of shape (n_points, 3)
+        Node coordinates, mm.
+    cells : ndarray of shape (n_cells, 4)
+        Positively oriented tetrahedra.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of shape (n_points, n_points)
+        K_ij = sum_e V_e grad(l_i) . grad(l_j), units mm. Symmetric, positive
+        semi-definite, rows summing to zero (constants are in its kernel).
+
+    Examples
+    --------
+    >>> from simulators.mesh.structured import unit_cube_mesh
+    >>> m = unit_cube_mesh(2)
+    >>> k = stiffness_matrix(m.points, m.cells)
+    >>> bool(abs(k @ np.ones(m.n_points)).max() < 1e-12)
+    True
+    """
+    p = points[cells]
+    volume = np.abs(np.linalg.det(p[:, 1:] - p[:, :1])) / 6.0
+    grad = barycentric_gradients(points, cells)
+    local = volume[:, None, None] * np.einsum("cid,cjd->cij", grad, grad)
+
+    # scatter the 4 x 4 blocks; duplicate (i, j) entries are summed
+    rows = np.repeat(cells, 4, axis=1).ravel()
+    cols = np.tile(cells, (1, 4)).ravel()
+    n = len(points)
+    return sp.csr_matrix((local.ravel(), (rows, cols)), shape=(n, n))
+
+
+def solve_laplace(
+    stiffness: sp.spmatrix,
+    fixed: np.ndarray,
+    values: np.ndarray,
+    *,
+    rtol: float = CG_RTOL,
+) -> np.ndarray:
+    """Solve K u = 0 with u given on the fixed nodes (Dirichlet by lifting).
+
+    Parameters
+    ----------
+    stiffness : sparse matrix of shape (n_points, n_points)
+        From `stiffness_matrix`.
+    fixed : ndarray of shape (n_points,), bool
+        Nodes where u is prescribed.
+    values : ndarray of shape (n_points,)
+        Prescribed values on the fixed nodes; the others are ignored.
+    rtol : float, default 1e-10
+        Relative residual at which conjugate gradients stop.
+
+    Returns
+    -------
+    ndarray of shape (n_points,)
+        The discrete harmonic function: u = values on fixed nodes and
+        K_ff u_f = -K_fd u_d on the others. Bounded by the fixed values
+        (discrete maximum principle) on meshes without obtuse dihedrals.
+
+    Raises
+    ------
+    MeshError
+        If a connected part of the mesh holds no fixed node, so that u is
+        undetermined there (the message names its nodes).
+
+    Examples
+    --------
+    >>> from simulators.mesh.structured import unit_cube_mesh
+    >>> m = unit_cube_mesh(3)
+    >>> k = stiffness_matrix(m.points, m.cells)
+    >>> ends = m.point_data["surface_xmin"] | m.point_data["surface_xmax"]
+    >>> u = solve_laplace(k, ends, m.points[:, 0])
+    >>> bool(np.allclose(u, m.points[:, 0], atol=1e-8))
+    True
+    """
+    fixed = np.asarray(fixed, dtype=bool)
+    n = stiffness.shape[0]
+    if fixed.shape != (n,) or np.shape(values) != (n,):
+        raise FieldError(
+            f"fixed and values must have shape ({n},), got {fixed.shape} and "
+            f"{np.shape(values)}"
+        )
+    _check_every_part_is_fixed(stiffness, fixed)
+
+    # lift the Dirichlet values to the right-hand side
+    stiffness = sp.csr_matrix(stiffness)
+    free = ~fixed
+    u = np.where(fixed, np.asarray(values, dtype=float), 0.0)
+    k_ff = stiffness[free][:, free]
+    rhs = -(stiffness[free][:, fixed] @ u[fixed])
+    if not free.any():
+        return u
+
+    # conjugate gradients, Jacobi-preconditioned; a direct solve if it stalls
+    jacobi = sp.diags(1.0 / k_ff.diagonal())
+    sol, info = spla.cg(
+        k_ff, rhs, rtol=rtol, atol=0.0, maxiter=10 * k_ff.shape[0], M=jacobi
+    )
+    if info != 0:
+        logger.warning("CG stopped (info %d); solving directly instead", info)
+        sol = spla.spsolve(k_ff.tocsc(), rhs)
+    u[free] = sol
+    return u
+
+
+def find_apex(mesh: TetMesh) -> int:
+    """Node id of the LV apex: the LV epicardial node farthest from the base.
+
+    The base centre is the centroid of the nodes shared by ``surface_base``
+    and ``surface_lv_endo`` (the LV valve ring), or of ``surface_base`` when
+    they share none.
+
+    Parameters
+    ----------
+    mesh : TetMesh
+        Mesh with node sets ``surface_lv_epi``, ``surface_base`` and
+        ``surface_lv_endo``.
+
+    Returns
+    -------
+    int
+        Point id of the apex on the LV epicardium.
+    """
+    epi = mesh.surface_nodes("lv_epi")
+    centre = _base_centre(mesh)
+    dist = np.linalg.norm(mesh.points[epi] - centre, axis=1)
+    return int(epi[np.argmax(dist)])
+
+
+def ventricular_coordinates(
+    mesh: TetMesh,
+    *,
+    apex_radius_mm: float | None = None,
+    septum_point: np.ndarray | None = None,
+    anterior_point: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Transmural, apicobasal, rotational and LV/RV coordinates of every node.
+
+    Parameters
+    ----------
+    mesh : TetMesh
+        Ventricular mesh, mm, with node sets ``surface_lv_endo``,
+        ``surface_lv_epi`` and ``surface_base``; a biventricular mesh adds
+        ``surface_rv_endo`` (RV free-wall endocardium) and, when present,
+        ``surface_rv_epi`` and ``surface_rv_septum``.
+    apex_radius_mm : float or None, default None
+        Radius of the apex patch fixed at apico_basal = 0; None takes
+        ``APEX_RADIUS_FRACTION`` of the apex-to-base distance.
+    septum_point : ndarray of shape (3,) or None, default None
+        Where rotational = 0; None takes the centroid of
+        ``surface_rv_septum``, or on an LV-only mesh the +x direction.
+    anterior_point : ndarray of shape (3,) or None, default None
+        A point on the side of positive angles; None takes the centroid of
+        ``surface_pulmonary_valve`` when present, else the right-handed
+        sense about the apex-to-base axis.
+
+    Returns
+    -------
+    dict of str to ndarray of shape (n_points,)
+        ``transmural`` (0 endo .. 1 epi), ``apico_basal`` (0 apex .. 1 base),
+        ``rotational`` (radians in [-pi, pi), 0 at the septum) and ``lv_rv``
+        (0.0 LV and septum, 1.0 RV free wall), float64. Add them to the
+        mesh with ``mesh.with_fields(point_data=coords)``.
+
+    Raises
+    ------
+    FieldError
+        If a required node set is missing or empty.
+
+    Examples
+    --------
+    >>> from simulators.mesh.parametric import lv_ellipsoid
+    >>> m = lv_ellipsoid("land2015", n_circ=12, n_long=6, n_trans=2)
+    >>> c = ventricular_coordinates(m)
+    >>> float(c["transmural"].min()), float(c["transmural"].max())
+    (0.0, 1.0)
+    """
+    for name in ("lv_endo", "lv_epi", "base"):
+        if mesh.surface_nodes(name).size == 0:
+            raise FieldError(f"node set surface_{name} is empty")
+    biv = _has(mesh, "rv_endo")
+    stiffness = stiffness_matrix(mesh.points, mesh.cells)
+    sets = {name: _node_set(mesh, name) for name in _SETS}
+
+    # transmural: endocardia 0, epicardia and the RV septal surface 1
+    endo = sets["lv_endo"] | sets["rv_endo"]
+    epi = (sets["lv_epi"] | sets["rv_epi"] | sets["rv_septum"]) & ~endo
+    transmural = solve_laplace(stiffness, endo | epi, epi.astype(float))
+
+    # apicobasal: an apex patch 0, the base 1
+    apex = find_apex(mesh)
+    apex_xyz, base_xyz = mesh.points[apex], _base_centre(mesh)
+    length = float(np.linalg.norm(base_xyz - apex_xyz))
+    radius = APEX_RADIUS_FRACTION * length if apex_radius_mm is None else apex_radius_mm
+    near = np.linalg.norm(mesh.points - apex_xyz, axis=1) <= radius
+    patch = sets["lv_epi"] & near & ~sets["base"]
+    patch[apex] = True
+    apico_basal = solve_laplace(
+        stiffness, patch | sets["base"], sets["base"].astype(float)
+    )
+
+    # LV/RV: harmonic between the two endocardia, cut at one half
+    lv_rv = np.zeros(mesh.n_points)
+    if biv:
+        rv_free = sets["rv_endo"] & ~sets["lv_endo"]
+        split = solve_laplace(
+            stiffness, sets["lv_endo"] | rv_free, rv_free.astype(float)
+        )
+        lv_rv = (split > 0.5).astype(float)
+
+    # rotational: geometric angle about the LV long axis
+    rotational = _rotational(mesh, apex_xyz, base_xyz, septum_point, anterior_point)
+    logger.info(
+        "ventricular coordinates on %d nodes (%s; apex node %d, apex patch %.1f mm)",
+        mesh.n_points,
+        "biventricular" if biv else "LV only",
+        apex,
+        radius,
+    )
+    return {
+        "transmural": transmural,
+        "apico_basal": apico_basal,
+        "rotational": rotational,
+        "lv_rv": lv_rv,
+    }
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How closely one coordinate matches a reference.
+
+    Attributes
+    ----------
+    correlation : float
+        Pearson's r; for angles the circular correlation of Jammalamadaka
+        and SenGupta (2001), r = sum sin(a - a0) sin(b - b0) /
+        sqrt(sum sin^2(a - a0) sum sin^2(b - b0)) with a0, b0 circular means.
+    mean_abs_diff : float
+        Mean of |ours - reference| (angles: wrapped to [-pi, pi)).
+    offset : float
+        Mean difference ours - reference (angles: the circular mean).
+    mean_abs_diff_aligned : float
+        Mean absolute difference once `offset` is removed.
+    n_points : int
+        Number of nodes compared (those finite in both).
+    """
+
+    correlation: float
+    mean_abs_diff: float
+    offset: float
+    mean_abs_diff_aligned: float
+    n_points: int
+
+
+def compare_coordinates(
+    ours: Mapping[str, np.ndarray],
+    reference: Mapping[str, np.ndarray],
+    names: tuple[str, ...] = ("transmural", "apico_basal", "rotational"),
+    angular: tuple[str, ...] = ("rotational",),
+) -> dict[str, Agreement]:
+    """Agreement of each coordinate with a reference, node by node.
+
+    Parameters
+    ----------
+    ours, reference : mapping of str to ndarray of shape (n_points,)
+        Coordinates on the same nodes, for example the output of
+        `ventricular_coordinates` and ``mesh.point_data``.
+    names : tuple of str
+        Coordinates to compare.
+    angular : tuple of str
+        Those among `names` that are angles in radians.
+
+    Returns
+    -------
+    dict of str to Agreement
+
+    Raises
+    ------
+    FieldError
+        If a coordinate is missing on either side or the sizes differ.
+
+    Examples
+    --------
+    >>> a = {"t": np.linspace(0, 1, 5)}
+    >>> agree = compare_coordinates(a, {"t": a["t"] + 0.1}, names=("t",))["t"]
+    >>> round(agree.correlation, 6), round(agree.offset, 6)
+    (1.0, -0.1)
+    """
+    out = {}
+    for name in names:
+        for side, data in (("ours", ours), ("reference", reference)):
+            if name not in data:
+                raise FieldError(
+                    f"{side} has no coordinate {name!r}; it has {sorted(data)}"
+                )
+        a = np.asarray(ours[name], dtype=float)
+        b = np.asarray(reference[name], dtype=float)
+        if a.shape != b.shape:
+            raise FieldError(
+                f"coordinate {name!r} has shape {a.shape} here and {b.shape} in "
+                "the reference"
+            )
+        ok = np.isfinite(a) & np.isfinite(b)
+        a, b = a[ok], b[ok]
+        if name in angular:
+            out[name] = _circular_agreement(a, b)
+        else:
+            diff = a - b
+            offset = float(diff.mean())
+            out[name] = Agreement(
+                correlation=float(np.corrcoef(a, b)[0, 1]),
+                mean_abs_diff=float(np.abs(diff).mean()),
+                offset=offset,
+                mean_abs_diff_aligned=float(np.abs(diff - offset).mean()),
+                n_points=int(ok.sum()),
+            )
+    return out
+
+
+# node sets the coordinates read; absent ones are empty
+_SETS = ("lv_endo", "lv_epi", "rv_endo", "rv_epi", "rv_septum", "base")
+
+
+def _has(mesh: TetMesh, name: str) -> bool:
+    """True when the node set exists and is not empty."""
+    key = f"surface_{name}"
+    return key in mesh.point_data and bool(np.any(mesh.point_data[key]))
+
+
+def _node_set(mesh: TetMesh, name: str) -> np.ndarray:
+    """Boolean mask of a node set, all False when the mesh lacks it."""
+    key = f"surface_{name}"
+    if key not in mesh.point_data:
+        return np.zeros(mesh.n_points, dtype=bool)
+    return np.asarray(mesh.point_data[key], dtype=bool)
+
+
+def _base_centre(mesh: TetMesh) -> np.ndarray:
+    """Centroid of the LV valve ring (base nodes on the LV endocardium)."""
+    base = _node_set(mesh, "base")
+    ring = base & _node_set(mesh, "lv_endo")
+    if not ring.any():
+        ring = base
+    if not ring.any():
+        raise FieldError("node set surface_base is missing or empty")
+    return mesh.points[ring].mean(axis=0)
+
+
+def _rotational(
+    mesh: TetMesh,
+    apex: np.ndarray,
+    base: np.ndarray,
+    septum: np.ndarray | None,
+    anterior: np.ndarray | None,
+) -> np.ndarray:
+    """Angle about the apex-to-base axis, 0 at the septum, radians."""
+    axis = (base - apex) / np.linalg.norm(base - apex)
+    if septum is None and _has(mesh, "rv_septum"):
+        septum = mesh.points[_node_set(mesh, "rv_septum")].mean(axis=0)
+    if septum is None:
+        # LV only: the +x direction, or +y if x runs along the axis
+        ref = np.eye(3)[0] if abs(axis[0]) < 0.9 else np.eye(3)[1]
+        septum = apex + ref
+    if anterior is None and _has(mesh, "pulmonary_valve"):
+        anterior = mesh.points[_node_set(mesh, "pulmonary_valve")].mean(axis=0)
+    if anterior is None:
+        anterior = apex + np.cross(axis, np.asarray(septum, float) - apex)
+    _, phi_deg = long_axis_coordinates(mesh.points, apex, base, septum, anterior)
+    return np.deg2rad(phi_deg)
+
+
+def _circular_agreement(a: np.ndarray, b: np.ndarray) -> Agreement:
+    """Agreement of two angle fields in radians."""
+    mean_a = np.angle(np.exp(1j * a).mean())
+    mean_b = np.angle(np.exp(1j * b).mean())
+    sa, sb = np.sin(a - mean_a), np.sin(b - mean_b)
+    corr = (sa * sb).sum() / np.sqrt((sa**2).sum() * (sb**2).sum())
+
+    diff = np.angle(np.exp(1j * (a - b)))
+    offset = float(np.angle(np.exp(1j * diff).mean()))
+    aligned = np.angle(np.exp(1j * (diff - offset)))
+    return Agreement(
+        correlation=float(corr),
+        mean_abs_diff=float(np.abs(diff).mean()),
+        offset=offset,
+        mean_abs_diff_aligned=float(np.abs(aligned).mean()),
+        n_points=len(a),
+    )
+
+
+def _check_every_part_is_fixed(stiffness: sp.spmatrix, fixed: np.ndarray) -> None:
+    """Raise if a connected part of the mesh has no Dirichlet node."""
+    graph = sp.csr_matrix(stiffness, copy=True)
+    graph.eliminate_zeros()  # a zero coupling does not hold a node
+    n_parts, label = connected_components(graph, directed=False)
+    held = np.zeros(n_parts, dtype=bool)
+    held[label[fixed]] = True
+    if held.all():
+        return
+    loose = np.flatnonzero(~held[label])
+    raise MeshError(
+        f"{(~held).sum()} connected part(s) of the mesh, {loose.size} nodes in "
+        f"all, hold no Dirichlet node, so the Laplace solution is undetermined "
+        f"there: node ids {format_ids(loose)}; drop them or tag a surface on them"
+    )
