@@ -34,6 +34,7 @@ from simulators.errors import ParameterError, SiteError
 PROTOCOLS = ("sinus", "lbbb", "rbbb", "rv-pacing", "lv-pacing", "crt")
 SUBSTRATES = ("normal", "lbbb", "rbbb")
 PACED = ("rv-pacing", "lv-pacing", "crt")
+SYSTEMS = ("fast-endocardium", "purkinje")
 
 #: RV breakthrough after the LV roots in sinus rhythm, ms (Durrer 1970).
 RV_ROOT_DELAY_SINUS_MS = 5.0
@@ -95,6 +96,11 @@ class PacingPlan:
     substrate : str or None
         Conduction system under pacing: ``normal``, ``lbbb`` (default) or
         ``rbbb``.
+    system : str
+        How the bundles reach the myocardium: ``fast-endocardium`` (a fast
+        endocardial layer from root sites) or ``purkinje`` (the heart's
+        Purkinje trees, coupled at their terminals; the trees are not
+        engaged by pacing leads).
     """
 
     protocol: str = "lbbb"
@@ -104,8 +110,13 @@ class PacingPlan:
     av_delay_ms: float = 120.0
     pr_intrinsic_ms: float = 200.0
     substrate: str | None = None
+    system: str = "fast-endocardium"
 
     def __post_init__(self) -> None:
+        if self.system not in SYSTEMS:
+            raise ParameterError(
+                f"system must be one of {SYSTEMS}, got {self.system!r}"
+            )
         if self.protocol not in PROTOCOLS:
             raise ParameterError(
                 f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}"

@@ -41,6 +41,7 @@ from simulators.ep.protocols import (
     PacingPlan,
     TissueParams,
 )
+from simulators.ep.purkinje import PurkinjeTree, terminal_sources
 from simulators.ep.scar import Scar
 from simulators.errors import FieldError, SiteError
 from simulators.mesh.aha import (
@@ -85,9 +86,17 @@ class Ventricles:
         `surface_pulmonary_valve` (marks the anterior side).
     fibres : ndarray of shape (n_cells, 3)
         Fibre direction per cell.
+    purkinje : dict of str to PurkinjeTree, optional
+        ``left`` and/or ``right`` trees, used by plans with
+        ``system="purkinje"``.
     """
 
-    def __init__(self, mesh: TetMesh, fibres: np.ndarray) -> None:
+    def __init__(
+        self,
+        mesh: TetMesh,
+        fibres: np.ndarray,
+        purkinje: dict[str, PurkinjeTree] | None = None,
+    ) -> None:
         if fibres.shape != (mesh.n_cells, 3):
             hint = " (per point?)" if len(fibres) == mesh.n_points else ""
             raise FieldError(
@@ -96,6 +105,7 @@ class Ventricles:
             )
         self.mesh = mesh
         self.fibres = fibres
+        self.purkinje = dict(purkinje or {})
         self.solver = EikonalSolver(mesh.points, mesh.cells)
         self.has_rv = "surface_rv_endo" in mesh.point_data
         region = mesh.cell_data["region"]
@@ -224,6 +234,8 @@ class Ventricles:
         only), the setting of the CRT demo.
         """
         left, right = (False, True) if plan is None else plan.working_bundles()
+        if plan is not None and plan.system == "purkinje":
+            left = right = False
         v_f = np.full(self.mesh.n_cells, tissue.v_fibre * tissue.cv_scale)
         v_c = np.full(self.mesh.n_cells, tissue.v_cross * tissue.cv_scale)
         if scar is not None:
@@ -242,10 +254,10 @@ class Ventricles:
         nodes: list[np.ndarray] = []
         times: list[np.ndarray] = []
 
-        def add(ids, t: float) -> None:
+        def add(ids, t) -> None:
             ids = np.atleast_1d(np.asarray(ids, dtype=np.int64))
             nodes.append(ids)
-            times.append(np.full(ids.size, float(t)))
+            times.append(np.broadcast_to(np.asarray(t, dtype=float), ids.shape))
 
         # leads first, then intrinsic roots of the working bundles
         if plan.paced:
@@ -257,14 +269,37 @@ class Ventricles:
                 add(self.check_lv_lead(int(plan.lv_lead)), lv_onset)
         else:
             intrinsic = 0.0
-        if left:
-            add(self.lv_roots, intrinsic)
-        if right and self.rv_roots is not None:
-            delay = RV_ROOT_DELAY_SINUS_MS if plan.protocol == "sinus" else 0.0
-            add(self.rv_roots, intrinsic + delay)
+        rv_delay = RV_ROOT_DELAY_SINUS_MS if plan.protocol == "sinus" else 0.0
+        if plan.system == "purkinje":
+            for side, works, onset in (
+                ("left", left, intrinsic),
+                ("right", right, intrinsic + rv_delay),
+            ):
+                if works:
+                    add(*self._purkinje_sources(side, onset))
+        else:
+            if left:
+                add(self.lv_roots, intrinsic)
+            if right and self.rv_roots is not None:
+                add(self.rv_roots, intrinsic + rv_delay)
         if not nodes:
             raise SiteError(f"{plan.protocol} on this mesh has no source of activation")
         return np.concatenate(nodes), np.concatenate(times)
+
+    def _purkinje_sources(self, side: str, onset_ms: float) -> tuple:
+        """Endocardial nodes and times excited by one Purkinje tree."""
+        if side not in self.purkinje:
+            raise SiteError(
+                f"the plan uses Purkinje trees but this heart has no {side} tree; "
+                "pass purkinje={'left': ..., 'right': ...} to Ventricles"
+            )
+        endo = self.lv_endo_mask if side == "left" else self.rv_endo_mask
+        return terminal_sources(
+            self.purkinje[side],
+            self.mesh.points,
+            np.flatnonzero(endo),
+            onset_ms=onset_ms,
+        )
 
     def _rv_lead(self, plan: PacingPlan) -> int:
         if not self.has_rv:

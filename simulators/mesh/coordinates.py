@@ -19,7 +19,7 @@ zero normal flux elsewhere), solved with linear (P1) finite elements:
 The fourth is geometric:
 
 - ``rotational``: the angle around the LV long axis (apex to the centre of the
-  LV base ring), 0 at the septum (the centroid of the RV septal surface),
+  LV base ring), 0 at the septum (the area centroid of the RV septal surface),
   positive towards the anterior wall, radians in [-pi, pi). The zero and the
   sense follow `simulators.mesh.aha`; the anterior side is the pulmonary
   valve's when the mesh has one, else the right-handed sense about the
@@ -50,6 +50,7 @@ from scipy.sparse.csgraph import connected_components
 
 from simulators.errors import FieldError, MeshError
 from simulators.mesh.aha import long_axis_coordinates
+from simulators.mesh.parametric import boundary_faces
 from simulators.mesh.tetmesh import TetMesh
 from simulators.mesh.validate import format_ids
 
@@ -57,8 +58,10 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "Agreement",
+    "apex_patch",
     "compare_coordinates",
     "find_apex",
+    "jacobi_cg",
     "solve_laplace",
     "stiffness_matrix",
     "ventricular_coordinates",
@@ -199,15 +202,76 @@ def solve_laplace(
         return u
 
     # conjugate gradients, Jacobi-preconditioned; a direct solve if it stalls
-    jacobi = sp.diags(1.0 / k_ff.diagonal())
-    sol, info = spla.cg(
-        k_ff, rhs, rtol=rtol, atol=0.0, maxiter=10 * k_ff.shape[0], M=jacobi
-    )
-    if info != 0:
-        logger.warning("CG stopped (info %d); solving directly instead", info)
+    sol, iterations = jacobi_cg(k_ff, rhs, rtol=rtol, maxiter=10 * k_ff.shape[0])
+    if sol is None:
+        logger.warning(
+            "CG did not converge in %d iterations; solving directly", iterations
+        )
         sol = spla.spsolve(k_ff.tocsc(), rhs)
+    logger.debug(
+        "Laplace solve: %d free nodes, %d CG iterations", free.sum(), iterations
+    )
     u[free] = sol
     return u
+
+
+def jacobi_cg(
+    matrix: sp.spmatrix,
+    rhs: np.ndarray,
+    *,
+    rtol: float = CG_RTOL,
+    maxiter: int = 10_000,
+) -> tuple[np.ndarray | None, int]:
+    """Conjugate gradients with a Jacobi (diagonal) preconditioner.
+
+    Solves A x = b for a symmetric positive definite A (Hestenes and
+    Stiefel 1952), stopping when ||b - A x|| <= rtol ||b||. Vector products
+    are plain numpy reductions, not BLAS calls, so that a busy machine's
+    BLAS threads cannot stall them.
+
+    Parameters
+    ----------
+    matrix : sparse matrix of shape (n, n)
+        Symmetric positive definite with a positive diagonal.
+    rhs : ndarray of shape (n,)
+        Right-hand side b.
+    rtol : float, default 1e-10
+        Relative residual to reach.
+    maxiter : int, default 10000
+        Most iterations to run.
+
+    Returns
+    -------
+    x : ndarray of shape (n,) or None
+        The solution, or None if `maxiter` iterations did not reach `rtol`.
+    iterations : int
+        Iterations run.
+
+    Examples
+    --------
+    >>> a = sp.csr_matrix(np.array([[4.0, 1.0], [1.0, 3.0]]))
+    >>> x, _ = jacobi_cg(a, np.array([1.0, 2.0]))
+    >>> np.round(x, 6)
+    array([0.090909, 0.636364])
+    """
+    inv_diag = 1.0 / matrix.diagonal()
+    x = np.zeros_like(rhs)
+    r = rhs.copy()
+    z = inv_diag * r
+    p = z.copy()
+    rz = float((r * z).sum())
+    stop = rtol * float(np.sqrt((rhs * rhs).sum()))
+    for it in range(maxiter + 1):
+        if np.sqrt((r * r).sum()) <= stop:
+            return x, it
+        ap = matrix @ p
+        step = rz / float((p * ap).sum())
+        x += step * p
+        r -= step * ap
+        z = inv_diag * r
+        rz, rz_old = float((r * z).sum()), rz
+        p = z + (rz / rz_old) * p
+    return None, maxiter
 
 
 def find_apex(mesh: TetMesh) -> int:
@@ -234,6 +298,34 @@ def find_apex(mesh: TetMesh) -> int:
     return int(epi[np.argmax(dist)])
 
 
+def apex_patch(mesh: TetMesh, apex_radius_mm: float | None = None) -> np.ndarray:
+    """LV epicardial nodes around the apex, where apico_basal is fixed at 0.
+
+    Parameters
+    ----------
+    mesh : TetMesh
+        Mesh with node sets ``surface_lv_epi``, ``surface_base`` and
+        ``surface_lv_endo``.
+    apex_radius_mm : float or None, default None
+        Patch radius, mm; None takes ``APEX_RADIUS_FRACTION`` of the
+        distance from the apex (`find_apex`) to the LV base centre.
+
+    Returns
+    -------
+    ndarray of shape (n_points,), bool
+        The apex node and the LV epicardial nodes within the radius, base
+        nodes excluded.
+    """
+    apex = find_apex(mesh)
+    if apex_radius_mm is None:
+        length = np.linalg.norm(_base_centre(mesh) - mesh.points[apex])
+        apex_radius_mm = APEX_RADIUS_FRACTION * float(length)
+    near = np.linalg.norm(mesh.points - mesh.points[apex], axis=1) <= apex_radius_mm
+    patch = _node_set(mesh, "lv_epi") & near & ~_node_set(mesh, "base")
+    patch[apex] = True
+    return patch
+
+
 def ventricular_coordinates(
     mesh: TetMesh,
     *,
@@ -254,7 +346,7 @@ def ventricular_coordinates(
         Radius of the apex patch fixed at apico_basal = 0; None takes
         ``APEX_RADIUS_FRACTION`` of the apex-to-base distance.
     septum_point : ndarray of shape (3,) or None, default None
-        Where rotational = 0; None takes the centroid of
+        Where rotational = 0; None takes the area centroid of
         ``surface_rv_septum``, or on an LV-only mesh the +x direction.
     anterior_point : ndarray of shape (3,) or None, default None
         A point on the side of positive angles; None takes the centroid of
@@ -295,13 +387,7 @@ def ventricular_coordinates(
     transmural = solve_laplace(stiffness, endo | epi, epi.astype(float))
 
     # apicobasal: an apex patch 0, the base 1
-    apex = find_apex(mesh)
-    apex_xyz, base_xyz = mesh.points[apex], _base_centre(mesh)
-    length = float(np.linalg.norm(base_xyz - apex_xyz))
-    radius = APEX_RADIUS_FRACTION * length if apex_radius_mm is None else apex_radius_mm
-    near = np.linalg.norm(mesh.points - apex_xyz, axis=1) <= radius
-    patch = sets["lv_epi"] & near & ~sets["base"]
-    patch[apex] = True
+    patch = apex_patch(mesh, apex_radius_mm)
     apico_basal = solve_laplace(
         stiffness, patch | sets["base"], sets["base"].astype(float)
     )
@@ -316,13 +402,13 @@ def ventricular_coordinates(
         lv_rv = (split > 0.5).astype(float)
 
     # rotational: geometric angle about the LV long axis
+    apex_xyz, base_xyz = mesh.points[find_apex(mesh)], _base_centre(mesh)
     rotational = _rotational(mesh, apex_xyz, base_xyz, septum_point, anterior_point)
     logger.info(
-        "ventricular coordinates on %d nodes (%s; apex node %d, apex patch %.1f mm)",
+        "ventricular coordinates on %d nodes (%s, apex patch of %d nodes)",
         mesh.n_points,
         "biventricular" if biv else "LV only",
-        apex,
-        radius,
+        int(patch.sum()),
     )
     return {
         "transmural": transmural,
@@ -463,7 +549,7 @@ def _rotational(
     """Angle about the apex-to-base axis, 0 at the septum, radians."""
     axis = (base - apex) / np.linalg.norm(base - apex)
     if septum is None and _has(mesh, "rv_septum"):
-        septum = mesh.points[_node_set(mesh, "rv_septum")].mean(axis=0)
+        septum = _surface_centroid(mesh, _node_set(mesh, "rv_septum"))
     if septum is None:
         # LV only: the +x direction, or +y if x runs along the axis
         ref = np.eye(3)[0] if abs(axis[0]) < 0.9 else np.eye(3)[1]
@@ -474,6 +560,21 @@ def _rotational(
         anterior = apex + np.cross(axis, np.asarray(septum, float) - apex)
     _, phi_deg = long_axis_coordinates(mesh.points, apex, base, septum, anterior)
     return np.deg2rad(phi_deg)
+
+
+def _surface_centroid(mesh: TetMesh, mask: np.ndarray) -> np.ndarray:
+    """Area-weighted centroid of the boundary triangles on a node set.
+
+    Node counts per area differ with the surface's slant on a grid-cut
+    mesh, so a plain mean of the nodes would lean to the denser side.
+    """
+    faces, _ = boundary_faces(mesh.cells)
+    faces = faces[mask[faces].all(axis=1)]
+    if not len(faces):
+        return mesh.points[mask].mean(axis=0)
+    p = mesh.points[faces]
+    area = np.linalg.norm(np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]), axis=1)
+    return (area[:, None] * p.mean(axis=1)).sum(axis=0) / area.sum()
 
 
 def _circular_agreement(a: np.ndarray, b: np.ndarray) -> Agreement:

@@ -41,6 +41,7 @@ from scipy.sparse.csgraph import connected_components
 from simulators.errors import FieldError, MeshError, ParameterError
 from simulators.mesh.structured import box_mesh
 from simulators.mesh.tetmesh import REGION_LV, REGION_RV, REGION_SEPTUM, TetMesh
+from simulators.mesh.validate import SLIVER_MIN_DIHEDRAL_DEG, tet_min_dihedral_deg
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,6 @@ __all__ = [
     "boundary_faces",
     "cavity_volume_ml",
     "lv_ellipsoid",
-    "tet_quality",
 ]
 
 #: Land et al. 2015 benchmark LV, mm: endocardial short and long radii 7 and
@@ -68,9 +68,16 @@ PRESETS = {
     "human": {key: HUMAN_SCALE * value for key, value in LAND2015.items()},
 }
 
-#: Least mean-ratio quality a snapped BiV tetrahedron may keep (1 regular,
-#: 0 flat; a Kuhn tetrahedron has 0.76).
-MIN_QUALITY = 0.2
+#: Smallest dihedral angle a snapped BiV tetrahedron may keep, degrees: twice
+#: the sliver threshold of `simulators.mesh.validate` (a Kuhn tet has 45).
+MIN_DIHEDRAL_DEG = 2.0 * SLIVER_MIN_DIHEDRAL_DEG
+
+#: Passes that peel staircase steps off the BiV before snapping; the few
+#: steps left after them are snapped only as far as quality allows.
+PEEL_SWEEPS = 4
+
+#: Jacobi sweeps that spread the boundary moves into the BiV's interior.
+SMOOTHING_SWEEPS = 8
 
 # outward faces of a positive tetrahedron, as local vertex numbers
 _FACES = np.array([[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]])
@@ -237,9 +244,9 @@ def biv_ellipsoid(
     lv_endo_radius_mm: float = 25.2,
     lv_endo_length_mm: float = 61.2,
     lv_wall_mm: float = 10.8,
-    rv_depth_mm: float = 15.0,
-    rv_radius_mm: float = 40.0,
-    rv_length_mm: float = 55.0,
+    rv_depth_mm: float = 20.0,
+    rv_radius_mm: float = 48.0,
+    rv_length_mm: float = 58.0,
     rv_wall_mm: float = 4.0,
     base_z_mm: float = 18.0,
     h_mm: float = 2.0,
@@ -273,7 +280,7 @@ def biv_ellipsoid(
     base_z_mm : float
         Base plane height z_b, mm, below both long radii.
     h_mm : float
-        Grid spacing, mm (about 24,000 nodes at the default 2 mm).
+        Grid spacing, mm (about 31,000 nodes at the default 2 mm).
 
     Returns
     -------
@@ -292,7 +299,7 @@ def biv_ellipsoid(
 
     Examples
     --------
-    >>> m = biv_ellipsoid(h_mm=6.0)
+    >>> m = biv_ellipsoid(h_mm=5.0)
     >>> sorted(set(m.cell_data["region"].tolist()))
     [1, 2, 7]
     """
@@ -318,11 +325,10 @@ def biv_ellipsoid(
     params["base_z_mm"] = base_z_mm
     shells = _biv_shells(params)
 
-    # Kuhn grid over the bounding box, the base plane on a grid plane
-    mesh = _cut_grid(shells, base_z_mm, h_mm)
-    faces, _ = boundary_faces(mesh.cells)
-    tags = _tag_faces(mesh.points, faces, shells, base_z_mm, h_mm)
-    points = _snap(mesh.points, mesh.cells, faces, tags, shells, base_z_mm, h_mm)
+    # Kuhn grid cut to the myocardium, peeled, its boundary snapped
+    points, cells = _cut_grid(shells, base_z_mm, h_mm)
+    points, cells, faces, tags = _peel(points, cells, shells, base_z_mm, h_mm)
+    points = _snap(points, cells, faces, tags, shells, base_z_mm, h_mm)
 
     # node sets from the tagged faces, regions from the cell centroids
     point_data = {}
@@ -330,13 +336,8 @@ def biv_ellipsoid(
         mask = np.zeros(len(points), dtype=bool)
         mask[faces[tags == tag]] = True
         point_data[f"surface_{name}"] = mask
-    region = _regions(points[mesh.cells].mean(axis=1), shells)
-    mesh = TetMesh(
-        points,
-        mesh.cells,
-        point_data=point_data,
-        cell_data={"region": region},
-    )
+    region = _regions(points[cells].mean(axis=1), shells)
+    mesh = TetMesh(points, cells, point_data=point_data, cell_data={"region": region})
     meta = {
         "name": "biv_ellipsoid",
         "source": __name__,
@@ -353,38 +354,6 @@ def biv_ellipsoid(
         meta["rv_cavity_ml"],
     )
     return mesh.with_fields(meta=meta)
-
-
-def tet_quality(points: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """Mean-ratio quality of each tetrahedron.
-
-    q = 12 (3 V)^(2/3) / sum(l_i^2) over the six edges l_i: 1 for a regular
-    tetrahedron, 0 for a flat one, negative for an inverted one (Liu and
-    Joe 1994).
-
-    Parameters
-    ----------
-    points : ndarray of shape (n_points, 3)
-        Node coordinates, mm.
-    cells : ndarray of shape (n_cells, 4)
-        Tetrahedra.
-
-    Returns
-    -------
-    ndarray of shape (n_cells,)
-        Quality, dimensionless, in [-1, 1].
-
-    Examples
-    --------
-    >>> regular = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1.0]])
-    >>> tet_quality(regular, np.array([[0, 1, 2, 3]])).round(6)
-    array([1.])
-    """
-    p = points[cells]
-    edges = p[:, [1, 2, 3, 2, 3, 3]] - p[:, [0, 0, 0, 1, 1, 2]]
-    volume = np.linalg.det(p[:, 1:] - p[:, :1]) / 6.0
-    cube = np.cbrt(3.0 * volume)
-    return 12.0 * cube * np.abs(cube) / (edges**2).sum(axis=(1, 2))
 
 
 def boundary_faces(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -654,7 +623,9 @@ def _myocardium(x: np.ndarray, shells: np.ndarray) -> np.ndarray:
     return lv_wall | rv_wall
 
 
-def _cut_grid(shells: np.ndarray, base_z: float, h: float) -> TetMesh:
+def _cut_grid(
+    shells: np.ndarray, base_z: float, h: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Kuhn tets of a box whose centroids lie in the myocardium, one piece."""
     low = np.minimum(shells[:, 0] - shells[:, 1], 0.0).min(axis=0) - h
     high = (shells[:, 0] + shells[:, 1]).max(axis=0) + h
@@ -662,22 +633,61 @@ def _cut_grid(shells: np.ndarray, base_z: float, h: float) -> TetMesh:
     counts[2] = int(np.ceil((base_z - low[2]) / h))
     origin = np.array([low[0], low[1], base_z - counts[2] * h])
     box = box_mesh(tuple(counts * h), tuple(int(n) for n in counts), tuple(origin))
+    keep = _myocardium(box.points[box.cells].mean(axis=1), shells)
+    return _largest_piece(box.points, box.cells[keep])
 
-    # keep the cells inside, then their largest face-connected piece
-    keep = np.flatnonzero(_myocardium(box.points[box.cells].mean(axis=1), shells))
-    cells = box.cells[keep]
-    faces = cells[:, _FACES].reshape(-1, 3)
-    keys = _face_keys(faces, box.n_points)
+
+def _largest_piece(
+    points: np.ndarray, cells: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The largest face-connected set of cells, its nodes renumbered."""
+    keys = _face_keys(cells[:, _FACES].reshape(-1, 3), len(points))
     order = np.argsort(keys, kind="stable")
     twin = np.flatnonzero(keys[order][1:] == keys[order][:-1])
     a, b = order[twin] // 4, order[twin + 1] // 4
     adjacency = sp.coo_matrix((np.ones(len(a)), (a, b)), shape=(len(cells),) * 2)
     _, label = connected_components(adjacency, directed=False)
     cells = cells[label == np.bincount(label).argmax()]
-
-    # renumber the used nodes compactly
     used, cells = np.unique(cells, return_inverse=True)
-    return TetMesh(box.points[used], cells.reshape(-1, 4))
+    return points[used], cells.reshape(-1, 4)
+
+
+def _peel(
+    points: np.ndarray,
+    cells: np.ndarray,
+    shells: np.ndarray,
+    base_z: float,
+    h: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Drop boundary tets whose four nodes would snap onto one surface.
+
+    Such a tet (a step of the staircase) would be flattened by the snap;
+    dropping it smooths the staircase instead. Repeated `PEEL_SWEEPS` times
+    at most (each pass may expose a few new steps).
+
+    Returns
+    -------
+    points, cells : the peeled mesh
+    faces, tags : its boundary faces and their tags
+    """
+    for sweep in range(PEEL_SWEEPS + 1):
+        faces, _ = boundary_faces(cells)
+        tags = _tag_faces(points, faces, shells, base_z, h)
+        on = _surface_membership(faces, tags, len(points))
+        flat = on[cells].all(axis=1).any(axis=1)
+        if not flat.any() or sweep == PEEL_SWEEPS:
+            break
+        logger.debug("peeling %d of %d tets", int(flat.sum()), len(cells))
+        points, cells = _largest_piece(points, cells[~flat])
+    return points, cells, faces, tags
+
+
+def _surface_membership(faces: np.ndarray, tags: np.ndarray, n: int) -> np.ndarray:
+    """Which of the four shells and the base plane each node lies on, (n, 5)."""
+    on = np.zeros((n, 5), dtype=bool)
+    for tag, surface in enumerate(_TAG_SURFACE):
+        on[faces[tags == tag].ravel(), surface] = True
+    return on
 
 
 def _tag_faces(
@@ -687,22 +697,29 @@ def _tag_faces(
     base_z: float,
     h: float,
 ) -> np.ndarray:
-    """Tag each boundary face by what lies beyond it and the nearest shell."""
+    """Tag each boundary face by the nearest shell it may lie on.
+
+    The LV endocardium lies inside the LV epicardium, the RV shells outside
+    it (within a grid step, for the staircase); the LV epicardium is the RV
+    septal surface where it bounds the RV cavity.
+    """
     p = points[faces]
     centre = p.mean(axis=1)
     normal = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
     normal /= np.linalg.norm(normal, axis=1, keepdims=True)
-    beyond = centre + 0.5 * h * normal
     dist = np.stack([_distance(centre, s) for s in shells], axis=1)
 
-    # what is beyond the face: LV cavity, RV cavity or outside
-    f = np.stack([_level(beyond, s)[0] for s in shells], axis=1)
-    in_lv = f[:, 0] < 0
-    in_rv = (f[:, 2] < 0) & (f[:, 1] >= 0)
-    tags = np.where(dist[:, 1] < dist[:, 3], _TAGS["lv_epi"], _TAGS["rv_epi"])
-    rv_side = np.where(dist[:, 1] < dist[:, 2], _TAGS["rv_septum"], _TAGS["rv_endo"])
-    tags = np.where(in_rv, rv_side, tags)
-    tags = np.where(in_lv, _TAGS["lv_endo"], tags)
+    # rule out the shells a face cannot lie on, then take the nearest
+    f1, g1 = _level(centre, shells[1])
+    depth = f1 / np.linalg.norm(g1, axis=1)  # signed distance to E1, mm
+    dist[depth >= -h, 0] = np.inf
+    dist[depth <= -h, 2:] = np.inf
+    nearest = np.argmin(dist, axis=1)
+    facing_rv = _level(centre, shells[2])[0] < 0
+    tags = np.array(
+        [_TAGS["lv_endo"], _TAGS["lv_epi"], _TAGS["rv_endo"], _TAGS["rv_epi"]]
+    )
+    tags = np.where((nearest == 1) & facing_rv, _TAGS["rv_septum"], tags[nearest])
     on_base = (centre[:, 2] > base_z - 1e-6 * h) & (normal[:, 2] > 0.99)
     return np.where(on_base, _TAGS["base"], tags)
 
@@ -718,9 +735,7 @@ def _snap(
 ) -> np.ndarray:
     """Move boundary nodes onto their surfaces, backing off to keep quality."""
     n = len(points)
-    on = np.zeros((n, 5), dtype=bool)  # four shells, then the base plane
-    for tag, surface in enumerate(_TAG_SURFACE):
-        on[faces[tags == tag].ravel(), surface] = True
+    on = _surface_membership(faces, tags, n)
 
     # alternate projections onto every surface a node lies on (its
     # intersection where it lies on two or three)
@@ -735,25 +750,40 @@ def _snap(
     # keep a move only if it converged and stays within the grid cell
     residual = np.zeros(n)
     for k in range(4):
-        residual = np.where(
-            on[:, k], np.maximum(residual, _distance(x, shells[k])), residual
-        )
+        dist = _distance(x, shells[k])
+        residual = np.where(on[:, k], np.maximum(residual, dist), residual)
+    boundary = on.any(axis=1)
     ok = (residual < 0.05 * h) & (np.linalg.norm(x - points, axis=1) < 1.5 * h)
-    move = np.where(ok[:, None], x - points, 0.0)
+    move = np.where((boundary & ok)[:, None], x - points, 0.0)
+
+    # spread the moves a few layers inwards (Jacobi sweeps of the graph
+    # Laplacian) so that the first layer of tets is not squashed
+    edges = cells[:, [0, 0, 0, 1, 1, 2, 1, 2, 3, 2, 3, 3]].reshape(-1, 2, 6)
+    edges = edges.transpose(0, 2, 1).reshape(-1, 2)
+    adjacency = sp.coo_matrix(
+        (np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n)
+    )
+    adjacency = ((adjacency + adjacency.T) > 0).astype(float).tocsr()
+    degree = np.asarray(adjacency.sum(axis=1)).ravel()
+    for _ in range(SMOOTHING_SWEEPS):
+        mean = (adjacency @ move) / degree[:, None]
+        move = np.where(boundary[:, None], move, mean)
 
     # halve the moves of nodes in poor tets; settle what remains at zero
     scale = np.ones(n)
     for step in range(12):
         trial = points + scale[:, None] * move
-        bad = tet_quality(trial, cells) < MIN_QUALITY
+        corners = trial[cells]
+        volume = np.linalg.det(corners[:, 1:] - corners[:, :1])
+        bad = (volume <= 0) | (tet_min_dihedral_deg(corners) < MIN_DIHEDRAL_DEG)
         if not bad.any():
             break
         scale[cells[bad].ravel()] *= 0.0 if step == 11 else 0.5
     logger.debug(
-        "snapped %d boundary nodes, %d fully, %d held back",
-        int(on.any(axis=1).sum()),
-        int((scale == 1).sum() - (~on.any(axis=1)).sum()),
-        int((scale < 1).sum()),
+        "snapped %d boundary nodes: %d fully, %d held back",
+        int(boundary.sum()),
+        int((boundary & ok & (scale == 1)).sum()),
+        int((boundary & ((scale < 1) | ~ok)).sum()),
     )
     return points + scale[:, None] * move
 
