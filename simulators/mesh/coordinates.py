@@ -22,8 +22,9 @@ The fourth is geometric:
   LV base ring), 0 at the septum (the area centroid of the RV septal surface),
   positive towards the anterior wall, radians in [-pi, pi). The zero and the
   sense follow `simulators.mesh.aha`; the anterior side is the pulmonary
-  valve's when the mesh has one, else the right-handed sense about the
-  apex-to-base axis.
+  valve's. A mesh without those surfaces may state ``septum_direction`` and
+  ``anterior_direction`` (unit vectors) in its ``meta``, as the parametric
+  meshes do.
 
 The P1 stiffness matrix is K_ij = sum_e V_e grad(l_i) . grad(l_j) over the
 tetrahedra e holding nodes i and j, with l_i the barycentric coordinates.
@@ -70,6 +71,12 @@ __all__ = [
 #: Radius of the apex patch held at apico_basal = 0, as a fraction of the
 #: apex-to-base distance (9.3 mm on the Rodero heart; Ansys uses 10 mm).
 APEX_RADIUS_FRACTION = 0.1
+
+#: Septal and anterior directions of a mesh that has no RV septal surface
+#: or pulmonary valve and states none in ``meta`` (as `simulators.ep.ventricles`
+#: assumes); the parametric meshes state theirs.
+DEFAULT_SEPTUM_DIRECTION = (-1.0, 0.0, 0.0)
+DEFAULT_ANTERIOR_DIRECTION = (0.0, 1.0, 0.0)
 
 #: Relative residual at which conjugate gradients stop.
 CG_RTOL = 1e-10
@@ -347,11 +354,12 @@ def ventricular_coordinates(
         ``APEX_RADIUS_FRACTION`` of the apex-to-base distance.
     septum_point : ndarray of shape (3,) or None, default None
         Where rotational = 0; None takes the area centroid of
-        ``surface_rv_septum``, or on an LV-only mesh the +x direction.
+        ``surface_rv_septum``, else ``meta["septum_direction"]`` from the
+        middle of the long axis, else `DEFAULT_SEPTUM_DIRECTION`.
     anterior_point : ndarray of shape (3,) or None, default None
         A point on the side of positive angles; None takes the centroid of
-        ``surface_pulmonary_valve`` when present, else the right-handed
-        sense about the apex-to-base axis.
+        ``surface_pulmonary_valve``, else ``meta["anterior_direction"]``,
+        else `DEFAULT_ANTERIOR_DIRECTION`.
 
     Returns
     -------
@@ -547,17 +555,18 @@ def _rotational(
     anterior: np.ndarray | None,
 ) -> np.ndarray:
     """Angle about the apex-to-base axis, 0 at the septum, radians."""
-    axis = (base - apex) / np.linalg.norm(base - apex)
+    centre = 0.5 * (apex + base)
+    length = float(np.linalg.norm(base - apex))
     if septum is None and _has(mesh, "rv_septum"):
         septum = _surface_centroid(mesh, _node_set(mesh, "rv_septum"))
     if septum is None:
-        # LV only: the +x direction, or +y if x runs along the axis
-        ref = np.eye(3)[0] if abs(axis[0]) < 0.9 else np.eye(3)[1]
-        septum = apex + ref
+        direction = mesh.meta.get("septum_direction", DEFAULT_SEPTUM_DIRECTION)
+        septum = centre + length * np.asarray(direction, dtype=float)
     if anterior is None and _has(mesh, "pulmonary_valve"):
         anterior = mesh.points[_node_set(mesh, "pulmonary_valve")].mean(axis=0)
     if anterior is None:
-        anterior = apex + np.cross(axis, np.asarray(septum, float) - apex)
+        direction = mesh.meta.get("anterior_direction", DEFAULT_ANTERIOR_DIRECTION)
+        anterior = centre + length * np.asarray(direction, dtype=float)
     _, phi_deg = long_axis_coordinates(mesh.points, apex, base, septum, anterior)
     return np.deg2rad(phi_deg)
 

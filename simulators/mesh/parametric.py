@@ -55,8 +55,13 @@ __all__ = [
 
 #: Land et al. 2015 benchmark LV, mm: endocardial short and long radii 7 and
 #: 17, epicardial 10 and 20, base plane z = 5.
-LAND2015 = {"r_short_endo": 7.0, "r_long_endo": 17.0, "r_short_epi": 10.0}
-LAND2015 |= {"r_long_epi": 20.0, "base_z": 5.0}
+LAND2015 = {
+    "r_short_endo": 7.0,
+    "r_long_endo": 17.0,
+    "r_short_epi": 10.0,
+    "r_long_epi": 20.0,
+    "base_z": 5.0,
+}
 
 #: Scale from the Land LV to a human LV: cavity 116 mL, wall 150 mL, near
 #: the Rodero heart's 120 mL and 164 mL (LV wall with septum).
@@ -78,6 +83,13 @@ PEEL_SWEEPS = 4
 
 #: Jacobi sweeps that spread the boundary moves into the BiV's interior.
 SMOOTHING_SWEEPS = 8
+
+# where the septum (the RV) and the anterior wall lie, for the rotational
+# coordinate and `simulators.ep.ventricles`: right-handed about +z
+_DIRECTIONS = {
+    "septum_direction": [1.0, 0.0, 0.0],
+    "anterior_direction": [0.0, 1.0, 0.0],
+}
 
 # outward faces of a positive tetrahedron, as local vertex numbers
 _FACES = np.array([[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]])
@@ -136,8 +148,9 @@ def lv_ellipsoid(
         Points (n_points, 3) in mm and positively oriented cells
         (n_cells, 4); ``cell_data["region"]`` = 1 (LV) everywhere; node
         sets ``surface_lv_endo``, ``surface_lv_epi``, ``surface_base``;
-        ``meta`` holds the shape, the counts and the cavity and wall
-        volumes in mL.
+        ``meta`` holds the shape, the counts, the cavity and wall volumes
+        in mL, and the directions ``septum_direction`` (+x, where the RV of
+        `biv_ellipsoid` lies) and ``anterior_direction`` (+y).
 
     Raises
     ------
@@ -160,42 +173,14 @@ def lv_ellipsoid(
         r_long_epi_mm,
         base_z_mm,
     )
-    for name, value, least in (
-        ("n_circ", n_circ, 6),
-        ("n_long", n_long, 2),
-        ("n_trans", n_trans, 1),
-    ):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ParameterError(f"{name} must be an integer, got {value!r}")
-        if value < least:
-            raise ParameterError(f"{name} must be at least {least}, got {value}")
+    _check_counts(n_circ=n_circ, n_long=n_long, n_trans=n_trans)
 
-    # rings on the mid-wall surface: theta fractions and node counts
-    mid = {
-        k: 0.5 * (shape[f"{k}_endo"] + shape[f"{k}_epi"]) for k in ("r_short", "r_long")
-    }
-    sigma = _equal_arc_fractions(mid["r_short"], mid["r_long"], shape["base_z"], n_long)
-    theta_mid = sigma * _theta_base(mid["r_long"], shape["base_z"])
-    radius = np.sin(theta_mid)
-    counts = np.maximum(3, np.rint(n_circ * radius / radius.max())).astype(int)
-    counts[0] = 1
+    # the mid-wall surface: rings of constant theta, triangulated
+    sigma, counts = _rings(shape, n_circ, n_long)
     ring, phi, triangles = _ring_triangulation(counts)
 
-    # layers of constant t: radii linear in t, theta scaled to each base
-    t = np.linspace(0.0, 1.0, n_trans + 1)
-    r_short = shape["r_short_endo"] + t * (shape["r_short_epi"] - shape["r_short_endo"])
-    r_long = shape["r_long_endo"] + t * (shape["r_long_epi"] - shape["r_long_endo"])
-    theta = sigma[ring][None, :] * _theta_base(r_long, shape["base_z"])[:, None]
-    points = np.stack(
-        [
-            r_short[:, None] * np.sin(theta) * np.cos(phi)[None, :],
-            r_short[:, None] * np.sin(theta) * np.sin(phi)[None, :],
-            -r_long[:, None] * np.cos(theta),
-        ],
-        axis=-1,
-    ).reshape(-1, 3)
-
-    # extrude the triangles through the layers and cut the prisms
+    # layers of constant t, extruded into prisms and cut into tets
+    points = _lv_points(shape, sigma[ring], phi, n_trans)
     n_surf = len(ring)
     layer = np.arange(n_trans)[:, None, None] * n_surf
     prisms = np.concatenate(
@@ -227,6 +212,7 @@ def lv_ellipsoid(
         "n_trans": int(n_trans),
         "lv_cavity_ml": cavity_volume_ml(mesh, "lv_endo"),
         "wall_volume_ml": float(mesh.signed_volumes().sum() / 1000.0),
+        **_DIRECTIONS,
     }
     logger.info(
         "LV ellipsoid (%s): %d nodes, %d tets, cavity %.1f mL, wall %.1f mL",
@@ -290,7 +276,8 @@ def biv_ellipsoid(
         ``surface_lv_endo``, ``surface_rv_endo`` (RV free-wall
         endocardium), ``surface_rv_septum`` (RV side of the septum),
         ``surface_lv_epi``, ``surface_rv_epi``, ``surface_base``; ``meta``
-        holds the parameters and the LV and RV cavity volumes, mL.
+        holds the parameters, the LV and RV cavity volumes in mL, and
+        ``septum_direction`` (+x) and ``anterior_direction`` (+y).
 
     Raises
     ------
@@ -345,6 +332,7 @@ def biv_ellipsoid(
         "lv_cavity_ml": cavity_volume_ml(mesh, "lv_endo"),
         "rv_cavity_ml": cavity_volume_ml(mesh, "rv_endo", "rv_septum"),
         "wall_volume_ml": float(mesh.signed_volumes().sum() / 1000.0),
+        **_DIRECTIONS,
     }
     logger.info(
         "BiV ellipsoid: %d nodes, %d tets, LV %.1f mL, RV %.1f mL",
@@ -448,6 +436,47 @@ def _lv_shape(preset: str, *values: float | None) -> dict[str, float]:
             f"{shape['base_z']}"
         )
     return shape
+
+
+def _check_counts(**counts: int) -> None:
+    """Raise unless each count is an integer at or above its least value."""
+    least = {"n_circ": 6, "n_long": 2, "n_trans": 1}
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ParameterError(f"{name} must be an integer, got {value!r}")
+        if value < least[name]:
+            raise ParameterError(f"{name} must be at least {least[name]}, got {value}")
+
+
+def _rings(shape: dict, n_circ: int, n_long: int) -> tuple[np.ndarray, np.ndarray]:
+    """Theta fractions of the rings and their node counts, apex ring first.
+
+    Rings are equally spaced in mid-wall meridian arc length; each holds
+    nodes in proportion to its radius, the widest `n_circ`, at least 3.
+    """
+    r_short = 0.5 * (shape["r_short_endo"] + shape["r_short_epi"])
+    r_long = 0.5 * (shape["r_long_endo"] + shape["r_long_epi"])
+    sigma = _equal_arc_fractions(r_short, r_long, shape["base_z"], n_long)
+    radius = np.sin(sigma * _theta_base(r_long, shape["base_z"]))
+    counts = np.maximum(3, np.rint(n_circ * radius / radius.max())).astype(int)
+    counts[0] = 1
+    return sigma, counts
+
+
+def _lv_points(
+    shape: dict, sigma: np.ndarray, phi: np.ndarray, n_trans: int
+) -> np.ndarray:
+    """Nodes of every layer: radii linear in t, theta scaled to each base.
+
+    Returns an array of shape ((n_trans + 1) * n_surf, 3), layer by layer.
+    """
+    t = np.linspace(0.0, 1.0, n_trans + 1)[:, None]
+    r_short = shape["r_short_endo"] + t * (shape["r_short_epi"] - shape["r_short_endo"])
+    r_long = shape["r_long_endo"] + t * (shape["r_long_epi"] - shape["r_long_endo"])
+    theta = sigma[None, :] * _theta_base(r_long, shape["base_z"])
+    x = r_short * np.sin(theta) * np.cos(phi)
+    y = r_short * np.sin(theta) * np.sin(phi)
+    return np.stack([x, y, -r_long * np.cos(theta)], axis=-1).reshape(-1, 3)
 
 
 def _theta_base(r_long: np.ndarray | float, base_z: float) -> np.ndarray:

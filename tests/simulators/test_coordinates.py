@@ -122,9 +122,10 @@ def test_lv_coordinates_follow_their_definitions():
     assert mesh.points[find_apex(mesh)].tolist() == pytest.approx([0, 0, -20.0])
     assert np.corrcoef(c["apico_basal"], mesh.points[:, 2])[0, 1] > 0.9
     assert (c["lv_rv"] == 0).all()
+    assert mesh.meta["septum_direction"] == [1.0, 0.0, 0.0]
 
-    # LV only: the angle is measured from +x, right-handed about +z (the
-    # apex-to-base axis), so it is atan2(y, x) off the axis
+    # the LV states its septum at +x and its anterior wall at +y (meta), so
+    # the angle is atan2(y, x) off the axis
     x, y = mesh.points[:, 0], mesh.points[:, 1]
     off_axis = np.hypot(x, y) > 1e-9
     diff = _wrap(c["rotational"] - np.arctan2(y, x))[off_axis]

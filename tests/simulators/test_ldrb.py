@@ -14,6 +14,7 @@ import inspect
 import numpy as np
 import pytest
 
+from simulators.ep.ventricles import PacingPlan, Ventricles
 from simulators.errors import FieldError
 from simulators.fibres.ldrb import ldrb_fibres, orient, transmural_axis
 from simulators.fibres.rule_based import helix_fibres
@@ -172,13 +173,17 @@ def test_zero_helix_gives_circumferential_fibres(lv):
 
 
 def test_fibres_are_smooth_between_neighbours(lv):
-    mesh, fs, cell, _ = lv
+    mesh, fs, _, _ = lv
     a, b = _face_neighbours(mesh)
-    # a 90 deg turn over six layers is 15 deg per layer at most (cos 0.966)
-    # between cells a layer apart; most neighbours share a layer
-    assert _same_line(fs.fibres[a], fs.fibres[b]).mean() > 0.98
-    across = np.abs(cell["transmural"][a] - cell["transmural"][b]) > 0.05
-    assert _same_line(fs.fibres[a], fs.fibres[b])[across].min() > 0.9
+    cos = _same_line(fs.fibres[a], fs.fibres[b])
+    assert cos.mean() > 0.99
+
+    # off the long axis (where the circumferential direction turns through
+    # a full circle within a few cells): a 90 deg turn over six layers is
+    # 15 deg per layer (cos 0.966) and neighbours are at most a layer apart
+    centre = mesh.points[mesh.cells].mean(axis=1)
+    off_axis = np.hypot(centre[:, 0], centre[:, 1]) > 2.0
+    assert cos[off_axis[a] & off_axis[b]].min() > 0.95
 
 
 def test_node_numbering_changes_no_fibre_line(lv):
@@ -201,22 +206,33 @@ def test_rv_angles_apply_to_the_rv_free_wall():
     mesh = biv_ellipsoid(h_mm=3.0)
     fs = ldrb_fibres(mesh, alpha_endo_rv_deg=70.0, alpha_epi_rv_deg=-20.0)
     region = mesh.cell_data["region"]
-    endo = fs.wall_depth < 0.1
 
-    # alpha_deg is in the frame pointing away from the LV: outwards in both
-    # free walls, so the RV free wall shows its own endocardial angle
-    rv = (region == REGION_RV) & endo & (fs.septal_depth > 0.9)
-    lv = (region == REGION_LV) & endo & (fs.septal_depth < 0.1)
-    assert np.median(fs.alpha_deg[rv]) == pytest.approx(70.0 - 9.0, abs=6.0)
-    assert np.median(fs.alpha_deg[lv]) == pytest.approx(40.0 - 9.0 * 0.9, abs=6.0)
+    # alpha_deg is in the frame pointing away from the LV cavity: outwards
+    # in both free walls, so each shows its own linear rule
+    e, d = fs.wall_depth, fs.septal_depth
+    rv = (region == REGION_RV) & (d > 0.95)
+    lv = (region == REGION_LV) & (d < 0.05)
+    rv_rule = 70.0 + (-20.0 - 70.0) * e[rv]
+    lv_rule = 40.0 + (-50.0 - 40.0) * e[lv]
+    assert np.median(np.abs(fs.alpha_deg[rv] - rv_rule)) < 3.0
+    assert np.median(np.abs(fs.alpha_deg[lv] - lv_rule)) < 3.0
+
     # across the septum the angle turns from +40 (LV side) to -70 (RV side)
     septum = region == REGION_SEPTUM
-    near_lv, near_rv = (
-        septum & (fs.septal_depth < 0.1),
-        septum & (fs.septal_depth > 0.9),
-    )
-    assert np.median(fs.alpha_deg[near_lv]) > 25.0
-    assert np.median(fs.alpha_deg[near_rv]) < -50.0
+    assert np.median(fs.alpha_deg[septum & (d < 0.1)]) > 25.0
+    assert np.median(fs.alpha_deg[septum & (d > 0.9)]) < -50.0
+
+
+def test_parametric_heart_drives_the_activation_model():
+    # mesh, coordinates and fibres from this issue feed the Eikonal model
+    mesh = biv_ellipsoid(h_mm=3.0)
+    mesh = mesh.with_fields(point_data=ventricular_coordinates(mesh))
+    heart = Ventricles(mesh, ldrb_fibres(mesh).fibres)
+    lbbb = heart.activate(PacingPlan("lbbb"))
+    assert np.isfinite(lbbb.t_ms).all()
+    # a sanity band around the clinical LBBB QRS of 150-170 ms (measured
+    # 151 ms on this idealised heart)
+    assert 110.0 < lbbb.markers.tat_ms < 200.0
 
 
 def test_bad_input_is_named():
