@@ -76,7 +76,14 @@ from simulators.mesh.tetmesh import TetMesh
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FibreSystem", "ldrb_fibres", "orient", "transmural_axis"]
+__all__ = [
+    "FibreSystem",
+    "laplace_fields",
+    "ldrb_fibres",
+    "ldrb_kernel",
+    "orient",
+    "transmural_axis",
+]
 
 # gradients shorter than this fraction of their median count as zero
 _FLAT = 1e-8
@@ -183,35 +190,16 @@ def ldrb_fibres(
             raise FieldError(f"LDRB fibres need a non-empty node set surface_{name}")
     fields = laplace_fields(mesh, apex_radius_mm)
 
-    # cell values and unit gradients of the four fields
+    # cell values and (smoothed) gradients of the four fields
     cells = mesh.cells
-    phi_lv, phi_rv, phi_epi = (
-        fields[k][cells].mean(axis=1) for k in ("lv", "rv", "epi")
-    )
-    grads = {}
+    values = [fields[k][cells].mean(axis=1) for k in ("lv", "rv", "epi")]
+    grads = []
     for key in ("lv", "rv", "epi", "psi"):
         grad = cell_gradients(mesh.points, cells, fields[key])
-        if smooth:
-            grad = smooth_cell_vectors(mesh.points, cells, grad)
-        grads[key] = _unit_or_zero(grad)
+        grads.append(smooth_cell_vectors(mesh.points, cells, grad) if smooth else grad)
+    system = ldrb_kernel(*values, *grads, angles)
 
-    # depths, axes, angles, rotation
-    total = phi_lv + phi_rv
-    septal = np.divide(phi_rv, total, out=np.zeros_like(total), where=total > 1e-12)
-    wall = np.clip(phi_epi, 0.0, 1.0)
-    septal = np.clip(septal, 0.0, 1.0)
-    e_t, s_rv, k = transmural_axis(
-        -grads["lv"], grads["rv"], grads["epi"], septal, wall
-    )
-    e_l = grads["psi"] - (grads["psi"] * e_t).sum(axis=1, keepdims=True) * e_t
-    e_l = _unit_or_zero(e_l)
-    e_c = np.cross(e_l, e_t)
-    alpha, beta = (
-        _blend_angles(row, septal, wall, s_rv, k) for row in np.deg2rad(angles)
-    )
-    fibres, sheets, normals = orient(e_c, e_l, e_t, alpha, beta)
-
-    length = np.linalg.norm(fibres, axis=1)
+    length = np.linalg.norm(system.fibres, axis=1)
     flat = np.flatnonzero(~(np.abs(length - 1.0) < 1e-6))
     if flat.size:
         raise FieldError(
@@ -223,6 +211,62 @@ def ldrb_fibres(
         mesh.n_cells,
         *angles[0],
     )
+    return system
+
+
+def ldrb_kernel(
+    phi_lv: np.ndarray,
+    phi_rv: np.ndarray,
+    phi_epi: np.ndarray,
+    grad_lv: np.ndarray,
+    grad_rv: np.ndarray,
+    grad_epi: np.ndarray,
+    grad_psi: np.ndarray,
+    angles_deg: np.ndarray,
+) -> FibreSystem:
+    """The LDRB rule on arrays: depths, axes, angles and rotation per cell.
+
+    Parameters
+    ----------
+    phi_lv, phi_rv, phi_epi : ndarray of shape (n,)
+        The three transmural fields at each cell (module docstring).
+    grad_lv, grad_rv, grad_epi, grad_psi : ndarray of shape (n, 3)
+        Their gradients and that of psi, any length, 1/mm.
+    angles_deg : ndarray of shape (2, 4)
+        Helix (row 0) and sheet (row 1) angles, degrees, at the LV
+        endocardium, LV epicardium, RV endocardium and RV epicardium.
+
+    Returns
+    -------
+    FibreSystem
+
+    Examples
+    --------
+    >>> x, y, z = np.eye(3)[:, None, :]
+    >>> one, half = np.ones(1), np.full(1, 0.5)
+    >>> fs = ldrb_kernel(half, 0 * one, half, -x, 0 * x, x, z, np.zeros((2, 4)))
+    >>> fs.fibres.round(12).tolist(), fs.wall_depth.tolist()
+    ([[0.0, 1.0, 0.0]], [0.5])
+    """
+    # depths: across the septum (d) and across the wall (e)
+    total = phi_lv + phi_rv
+    safe = np.where(total > 1e-12, total, 1.0)
+    septal = np.clip(np.where(total > 1e-12, phi_rv / safe, 0.0), 0.0, 1.0)
+    wall = np.clip(phi_epi, 0.0, 1.0)
+
+    # the local frame (e_c, e_l, e_t)
+    g_lv, g_rv, g_epi, g_psi = (
+        _unit_or_zero(g) for g in (grad_lv, grad_rv, grad_epi, grad_psi)
+    )
+    e_t, s_rv, k = transmural_axis(-g_lv, g_rv, g_epi, septal, wall)
+    e_l = _unit_or_zero(g_psi - (g_psi * e_t).sum(axis=1, keepdims=True) * e_t)
+    e_c = np.cross(e_l, e_t)
+
+    # blended angles, one rotation
+    alpha, beta = (
+        _blend_angles(row, septal, wall, s_rv, k) for row in np.deg2rad(angles_deg)
+    )
+    fibres, sheets, normals = orient(e_c, e_l, e_t, alpha, beta)
     return FibreSystem(
         fibres=fibres,
         sheets=sheets,
@@ -234,7 +278,9 @@ def ldrb_fibres(
     )
 
 
-def laplace_fields(mesh: TetMesh, apex_radius_mm: float | None = None) -> dict:
+def laplace_fields(
+    mesh: TetMesh, apex_radius_mm: float | None = None
+) -> dict[str, np.ndarray]:
     """The four harmonic point fields of the LDRB method.
 
     Parameters

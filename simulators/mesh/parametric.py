@@ -33,10 +33,12 @@ prisms and hexahedra into tetrahedra. Proc 8th Int Meshing Roundtable, 1999.
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from simulators.errors import FieldError, MeshError, ParameterError
 from simulators.mesh.structured import box_mesh
@@ -266,7 +268,8 @@ def biv_ellipsoid(
     base_z_mm : float
         Base plane height z_b, mm, below both long radii.
     h_mm : float
-        Grid spacing, mm (about 31,000 nodes at the default 2 mm).
+        Grid spacing, mm, at most half the thinnest wall for a faithful
+        shape (about 31,000 nodes at the default 2 mm).
 
     Returns
     -------
@@ -282,11 +285,17 @@ def biv_ellipsoid(
     Raises
     ------
     ParameterError
-        If a length is not positive or the base plane misses a cavity.
+        If a length is not positive, the base plane misses a cavity, or
+        `h_mm` exceeds the thinnest wall.
+
+    Warns
+    -----
+    UserWarning
+        If `h_mm` exceeds half the thinnest wall (volumes come out small).
 
     Examples
     --------
-    >>> m = biv_ellipsoid(h_mm=5.0)
+    >>> m = biv_ellipsoid(rv_wall_mm=8.0, h_mm=4.0)
     >>> sorted(set(m.cell_data["region"].tolist()))
     [1, 2, 7]
     """
@@ -309,6 +318,7 @@ def biv_ellipsoid(
             f"{min(lv_endo_length_mm, rv_length_mm)} mm (below both cavities' long "
             f"radii) to open them, got {base_z_mm}"
         )
+    _check_grid_step(h_mm, min(lv_wall_mm, rv_wall_mm))
     params["base_z_mm"] = base_z_mm
     shells = _biv_shells(params)
 
@@ -615,6 +625,23 @@ _TAGS = {
 _TAG_SURFACE = np.array([-1, 0, 1, 2, 3, 1])
 
 
+def _check_grid_step(h: float, wall: float) -> None:
+    """Refuse a grid step above the thinnest wall, warn above half of it."""
+    if h > wall:
+        raise ParameterError(
+            f"h_mm ({h:g}) must not exceed the thinnest wall ({wall:g} mm), or "
+            "the wall breaks apart on the grid; lower h_mm"
+        )
+    if h > 0.5 * wall:
+        warnings.warn(
+            f"h_mm = {h:g} leaves the thinnest wall ({wall:g} mm) under two grid "
+            "steps: the RV cavity and wall come out too small (by 10 % at 3 mm "
+            f"for a 4 mm wall); lower h_mm to {0.5 * wall:g} or less",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _biv_shells(params: dict[str, float]) -> np.ndarray:
     """Centres and radii of the four ellipsoids, shape (4, 2, 3), mm."""
     a, c = params["lv_endo_radius_mm"], params["lv_endo_length_mm"]
@@ -763,11 +790,34 @@ def _snap(
     h: float,
 ) -> np.ndarray:
     """Move boundary nodes onto their surfaces, backing off to keep quality."""
-    n = len(points)
-    on = _surface_membership(faces, tags, n)
+    on = _surface_membership(faces, tags, len(points))
+    boundary = on.any(axis=1)
+    move = _projection(points, on, shells, base_z, h)
+    move = _spread(cells, move, boundary)
+    scale = _back_off(points, cells, move)
+    logger.debug(
+        "snapped %d boundary nodes: %d fully, %d part way or not at all",
+        int(boundary.sum()),
+        int((boundary & (scale == 1) & move.any(axis=1)).sum()),
+        int((boundary & ((scale < 1) | ~move.any(axis=1))).sum()),
+    )
+    return points + scale[:, None] * move
 
-    # alternate projections onto every surface a node lies on (its
-    # intersection where it lies on two or three)
+
+def _projection(
+    points: np.ndarray,
+    on: np.ndarray,
+    shells: np.ndarray,
+    base_z: float,
+    h: float,
+) -> np.ndarray:
+    """Moves that put each boundary node on its surfaces, (n, 3) mm.
+
+    Alternating projections (Newton steps onto each level set in turn) find
+    a node's surface, or the intersection curve of two or three. A move is
+    dropped when it does not converge, leaves the grid cell, or brings two
+    nodes together (the two sides of the RV cavity's thin tips).
+    """
     x = points.copy()
     for _ in range(30):
         for k in range(4):
@@ -776,45 +826,54 @@ def _snap(
             x[sel] -= (f / np.maximum((g**2).sum(axis=1), 1e-12))[:, None] * g
         x[on[:, 4], 2] = base_z
 
-    # keep a move only if it converged and stays within the grid cell
-    residual = np.zeros(n)
+    # convergence and reach
+    residual = np.zeros(len(points))
     for k in range(4):
         dist = _distance(x, shells[k])
         residual = np.where(on[:, k], np.maximum(residual, dist), residual)
-    boundary = on.any(axis=1)
-    ok = (residual < 0.05 * h) & (np.linalg.norm(x - points, axis=1) < 1.5 * h)
-    move = np.where((boundary & ok)[:, None], x - points, 0.0)
+    ok = on.any(axis=1) & (residual < 0.05 * h)
+    ok &= np.linalg.norm(x - points, axis=1) < 1.5 * h
 
-    # spread the moves a few layers inwards (Jacobi sweeps of the graph
-    # Laplacian) so that the first layer of tets is not squashed
+    # nodes that would meet another node stay where they are
+    x = np.where(ok[:, None], x, points)
+    pairs = cKDTree(x).query_pairs(0.25 * h, output_type="ndarray")
+    ok[pairs.ravel()] = False
+    return np.where(ok[:, None], x - points, 0.0)
+
+
+def _spread(cells: np.ndarray, move: np.ndarray, boundary: np.ndarray) -> np.ndarray:
+    """Carry boundary moves a few layers inwards (Jacobi sweeps of the graph
+    Laplacian), so that the first layer of tets is not squashed."""
+    n = len(move)
     edges = cells[:, [0, 0, 0, 1, 1, 2, 1, 2, 3, 2, 3, 3]].reshape(-1, 2, 6)
     edges = edges.transpose(0, 2, 1).reshape(-1, 2)
-    adjacency = sp.coo_matrix(
-        (np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n)
-    )
+    ones = np.ones(len(edges))
+    adjacency = sp.coo_matrix((ones, (edges[:, 0], edges[:, 1])), shape=(n, n))
     adjacency = ((adjacency + adjacency.T) > 0).astype(float).tocsr()
     degree = np.asarray(adjacency.sum(axis=1)).ravel()
     for _ in range(SMOOTHING_SWEEPS):
         mean = (adjacency @ move) / degree[:, None]
         move = np.where(boundary[:, None], move, mean)
+    return move
 
-    # halve the moves of nodes in poor tets; settle what remains at zero
-    scale = np.ones(n)
-    for step in range(12):
-        trial = points + scale[:, None] * move
-        corners = trial[cells]
+
+def _back_off(points: np.ndarray, cells: np.ndarray, move: np.ndarray) -> np.ndarray:
+    """Fraction of its move each node may take, (n,), keeping every tet sound.
+
+    Nodes of tets that would invert or fall below `MIN_DIHEDRAL_DEG` have
+    their moves halved, up to ten times, then cancelled until no such tet
+    is left; with every move cancelled the grid's Kuhn tets return, so this
+    ends.
+    """
+    scale = np.ones(len(points))
+    for step in range(len(points)):
+        corners = (points + scale[:, None] * move)[cells]
         volume = np.linalg.det(corners[:, 1:] - corners[:, :1])
-        bad = (volume <= 0) | (tet_min_dihedral_deg(corners) < MIN_DIHEDRAL_DEG)
+        bad = (volume <= 0) | ~(tet_min_dihedral_deg(corners) >= MIN_DIHEDRAL_DEG)
         if not bad.any():
             break
-        scale[cells[bad].ravel()] *= 0.0 if step == 11 else 0.5
-    logger.debug(
-        "snapped %d boundary nodes: %d fully, %d held back",
-        int(boundary.sum()),
-        int((boundary & ok & (scale == 1)).sum()),
-        int((boundary & ((scale < 1) | ~ok)).sum()),
-    )
-    return points + scale[:, None] * move
+        scale[cells[bad].ravel()] *= 0.5 if step < 10 else 0.0
+    return scale
 
 
 def _regions(centroid: np.ndarray, shells: np.ndarray) -> np.ndarray:

@@ -133,7 +133,7 @@ def test_lv_coordinates_follow_their_definitions():
 
 
 def test_biv_coordinates_put_the_septum_in_the_lv_wall():
-    mesh = biv_ellipsoid(h_mm=3.0)
+    mesh = biv_ellipsoid(rv_wall_mm=6.0, h_mm=3.0)
     c = ventricular_coordinates(mesh)
     pd, region = mesh.point_data, mesh.cell_data["region"]
 

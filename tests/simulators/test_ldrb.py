@@ -203,7 +203,7 @@ def test_node_numbering_changes_no_fibre_line(lv):
 
 # ---------------------------------------------------------------- BiV
 def test_rv_angles_apply_to_the_rv_free_wall():
-    mesh = biv_ellipsoid(h_mm=3.0)
+    mesh = biv_ellipsoid(rv_wall_mm=6.0, h_mm=3.0)
     fs = ldrb_fibres(mesh, alpha_endo_rv_deg=70.0, alpha_epi_rv_deg=-20.0)
     region = mesh.cell_data["region"]
 
@@ -225,7 +225,7 @@ def test_rv_angles_apply_to_the_rv_free_wall():
 
 def test_parametric_heart_drives_the_activation_model():
     # mesh, coordinates and fibres from this issue feed the Eikonal model
-    mesh = biv_ellipsoid(h_mm=3.0)
+    mesh = biv_ellipsoid(rv_wall_mm=6.0, h_mm=3.0)
     mesh = mesh.with_fields(point_data=ventricular_coordinates(mesh))
     heart = Ventricles(mesh, ldrb_fibres(mesh).fibres)
     lbbb = heart.activate(PacingPlan("lbbb"))

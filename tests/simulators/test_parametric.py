@@ -192,13 +192,13 @@ def test_biv_cavities_have_human_volumes(biv):
 
 
 def test_biv_shape_follows_its_parameters():
-    small = biv_ellipsoid(rv_depth_mm=12.0, rv_radius_mm=40.0, h_mm=3.0)
-    large = biv_ellipsoid(rv_depth_mm=24.0, rv_radius_mm=48.0, h_mm=3.0)
+    small = biv_ellipsoid(rv_depth_mm=12.0, rv_radius_mm=40.0, rv_wall_mm=6.0, h_mm=3.0)
+    large = biv_ellipsoid(rv_depth_mm=24.0, rv_radius_mm=48.0, rv_wall_mm=6.0, h_mm=3.0)
     assert small.meta["rv_cavity_ml"] < 0.8 * large.meta["rv_cavity_ml"]
     x_max = [m.points[:, 0].max() for m in (small, large)]
     # RV free wall at x = a + w + depth + rv wall (+ one grid step at most)
-    assert x_max[0] == pytest.approx(36.0 + 12.0 + 4.0, abs=3.0)
-    assert x_max[1] == pytest.approx(36.0 + 24.0 + 4.0, abs=3.0)
+    assert x_max[0] == pytest.approx(36.0 + 12.0 + 6.0, abs=3.0)
+    assert x_max[1] == pytest.approx(36.0 + 24.0 + 6.0, abs=3.0)
 
 
 @pytest.mark.parametrize(
@@ -207,11 +207,17 @@ def test_biv_shape_follows_its_parameters():
         ({"rv_wall_mm": 0.0}, "rv_wall_mm must be a positive length"),
         ({"h_mm": float("nan")}, "h_mm must be a positive length"),
         ({"base_z_mm": 70.0}, "base_z_mm must lie between"),
+        ({"h_mm": 5.0}, r"h_mm \(5\) must not exceed the thinnest wall \(4 mm\)"),
     ],
 )
 def test_bad_biv_parameters_are_refused(kwargs, match):
     with pytest.raises(ParameterError, match=match):
         biv_ellipsoid(**kwargs)
+
+
+def test_coarse_grid_warns_with_the_fix():
+    with pytest.warns(UserWarning, match="lower h_mm to 2 or less"):
+        biv_ellipsoid(h_mm=3.0)
 
 
 def test_cavity_volume_needs_a_surface():

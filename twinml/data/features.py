@@ -237,7 +237,8 @@ def query_features(
     """
     graph = coarse_travel_graph(feats, tissue, coarse.n_coarse)
     leads = np.concatenate([[rv_lead], np.asarray(lv_leads)])
-    dist = dijkstra(graph, directed=True, indices=coarse.cluster[leads])
+    starts, which = np.unique(coarse.cluster[leads], return_inverse=True)
+    dist = dijkstra(graph, directed=True, indices=starts)[which.ravel()]
     dist += (feats.offset[leads] / tissue.cv_scale)[:, None]
     t_rv = dist[0][None, :]
     t_lv = dist[1:] - vv_delay_ms

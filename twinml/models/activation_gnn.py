@@ -99,7 +99,7 @@ class ActivationGNN(nn.Module):
         n_layers: int = 6,
         t_scale_ms: float = 100.0,
         k_init: float = 1.0,
-        decoder_width: int = 128,
+        decoder_width: int = 64,
     ) -> None:
         super().__init__()
         self.t_scale_ms = t_scale_ms

@@ -38,7 +38,7 @@ class TrainConfig:
     val_fraction: float = 0.15
     seed: int = 0
     huber_ms: float = 1.0
-    decoder_width: int = 128
+    decoder_width: int = 64
 
     def as_dict(self) -> dict:
         """Plain dict for logging."""
