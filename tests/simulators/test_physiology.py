@@ -105,7 +105,7 @@ def test_site_forms(rodero_mesh, rodero_heart, runs):
     assert parse_site(heart, "rv-septum", role="rv") == heart.rv_septum
     node = parse_site(heart, "aha:5")
     assert heart.aha[node] == 5 and node in heart.lv_candidates
-    x, y, z = rodero_mesh.points[late] + 1.0
+    x, y, z = rodero_mesh.points[late] + 0.01
     assert parse_site(heart, f"xyz:{x},{y},{z}") == late
 
 
