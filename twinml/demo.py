@@ -27,7 +27,8 @@ import simulators
 from simulators.ep.graph_paths import graph_activation, metric_edge_graph
 from simulators.ep.ventricles import PacingPlan, TissueParams, Ventricles
 from simulators.fibres.rule_based import helix_fibres
-from simulators.mesh.rodero import cache_dir, load_rodero_ventricles
+from simulators.mesh.rodero import load_rodero_ventricles
+from simulators.mesh.wheel import cache_dir
 from twinml.data.coarse import build_coarse_graph
 from twinml.data.dataset import ActivationDataset
 from twinml.data.features import heart_features, query_features

@@ -138,7 +138,7 @@ def load_rodero_purkinje(side: str, cache_dir: Path | None = None) -> PurkinjeTr
     """The left or right Purkinje tree shipped with the Rodero 01 heart."""
     if side not in ("left", "right"):
         raise ParameterError(f"side must be 'left' or 'right', got {side!r}")
-    from simulators.mesh.rodero import fetch_wheel
+    from simulators.mesh.wheel import fetch_wheel
 
     wheel = fetch_wheel(cache_dir)
     member = f"{WHEEL_FOLDER}/{side}_purkinje.vtp"

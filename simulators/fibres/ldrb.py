@@ -1,6 +1,6 @@
 """Laplace-Dirichlet rule-based fibres, sheets and normals (Bayer et al. 2012).
 
-Four harmonic point fields (P1 finite elements, `simulators.mesh.coordinates`)
+Four harmonic point fields (P1 finite elements, `simulators.mesh.laplace`)
 span the ventricles:
 
 - phi_epi: 1 on the epicardium (LV and RV), 0 on both endocardia;
@@ -71,7 +71,8 @@ import numpy as np
 
 from simulators.errors import FieldError
 from simulators.fibres.rule_based import cell_gradients, smooth_cell_vectors
-from simulators.mesh.coordinates import apex_patch, solve_laplace, stiffness_matrix
+from simulators.mesh.coordinates import apex_patch
+from simulators.mesh.laplace import solve_laplace, stiffness_matrix
 from simulators.mesh.tetmesh import TetMesh
 
 logger = logging.getLogger(__name__)

@@ -2,9 +2,10 @@
 
 The four-chamber mesh of case 01 of the Rodero virtual cohort (healthy adult,
 from CT; CC-BY 4.0) ships inside the MIT-licensed PyPI wheel
-``ansys-health-heart==0.16.2``. The wheel is fetched with pip (never
-installed: its dependencies are heavy and pinned), the mesh read from it, and
-the ventricles (LV, RV and septum) cut out, renumbered and cached as VTU.
+``ansys-health-heart==0.16.2``. The wheel is fetched by
+`simulators.mesh.wheel` (whose `cache_dir` and `fetch_wheel` are
+re-exported here), the mesh read from it, and the ventricles (LV, RV and
+septum) cut out, renumbered and cached as VTU.
 
 Reference
 ---------
@@ -21,15 +22,10 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import logging
-import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import zipfile
@@ -38,7 +34,6 @@ from typing import Any
 
 import meshio
 import numpy as np
-import platformdirs
 
 from simulators.errors import DataError, TwinmlInputError
 from simulators.mesh.io import read_mesh, write_vtu
@@ -49,13 +44,32 @@ from simulators.mesh.tetmesh import (
     TetMesh,
 )
 from simulators.mesh.validate import validate_mesh
+from simulators.mesh.wheel import (
+    PACKAGE,
+    WHEEL_NAME,
+    WHEEL_SHA256,
+    _root,
+    _sha256,
+    cache_dir,
+    fetch_wheel,
+)
 
 logger = logging.getLogger(__name__)
 
-PACKAGE = "ansys-health-heart==0.16.2"
-WHEEL_NAME = "ansys_health_heart-0.16.2-py3-none-any.whl"
-#: sha256 of the wheel on PyPI (PyPI files are immutable).
-WHEEL_SHA256 = "1671a3be52f057259b02a5bad0142c6d2a29ee16938256b36812eb10ced8b705"
+__all__ = [
+    "CACHE_VERSION",
+    "CITATION",
+    "DATA_DIR",
+    "LICENCE",
+    "PACKAGE",
+    "RESOLUTIONS",
+    "WHEEL_NAME",
+    "WHEEL_SHA256",
+    "cache_dir",
+    "fetch_wheel",
+    "load_rodero_ventricles",
+]
+
 DATA_DIR = "ansys/health/heart/data_examples"
 RESOLUTIONS = ("2.0mm", "1.5mm")
 
@@ -93,74 +107,6 @@ _COORDS = {
     "rotational": "rotational",
 }
 _AXES = ("l4cv_axis", "l2cv_axis", "short_axis")
-
-
-def cache_dir() -> Path:
-    """Folder of twinml's data cache.
-
-    Returns
-    -------
-    Path
-        ``$TWINML_CACHE`` when set and non-empty, else the platform's user
-        cache folder for "twinml" (for example ``~/.cache/twinml``). It is not
-        created here.
-    """
-    env = os.environ.get("TWINML_CACHE", "")
-    return Path(env) if env else Path(platformdirs.user_cache_dir("twinml"))
-
-
-def fetch_wheel(cache_dir: Path | None = None) -> Path:
-    """Return the ``ansys-health-heart`` wheel, downloading it once with pip.
-
-    The wheel is reused when its sha256, recorded beside it at download, still
-    matches. Otherwise ``pip download --no-deps`` fetches it into a temporary
-    folder, its hash is checked against the PyPI file's, and it is moved into
-    the cache atomically.
-
-    Parameters
-    ----------
-    cache_dir : Path or None, default None
-        Cache folder; None means `cache_dir()`.
-
-    Returns
-    -------
-    Path
-        The cached wheel, ``<cache_dir>/ansys_health_heart-0.16.2-py3-none-any.whl``.
-
-    Raises
-    ------
-    DataError
-        If pip fails (the message ends with pip's output) or the download does
-        not match the known hash.
-    """
-    root = _root(cache_dir)
-    wheel = root / WHEEL_NAME
-    record = root / f"{WHEEL_NAME}.sha256"
-    if wheel.is_file() and record.is_file():
-        if _sha256(wheel) == record.read_text().strip():
-            logger.debug("reusing cached wheel %s", wheel)
-            return wheel
-        logger.warning("cached wheel %s fails its sha256 check; fetching again", wheel)
-
-    # download into a private folder on the same file system
-    logger.info("downloading %s with pip (about 23 MB)", PACKAGE)
-    tmp = Path(tempfile.mkdtemp(prefix=".pip-download-", dir=root))
-    try:
-        got = _pip_download(tmp)
-        digest = _sha256(got)
-        if digest != WHEEL_SHA256:
-            raise DataError(
-                f"downloaded {got.name} has sha256 {digest}, expected "
-                f"{WHEEL_SHA256} (the file published on PyPI)"
-            )
-
-        # the wheel first, then its record: a wheel without one is refetched
-        os.replace(got, wheel)
-        _write_text_atomic(record, digest + "\n")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    logger.info("cached %s", wheel)
-    return wheel
 
 
 def load_rodero_ventricles(
@@ -243,13 +189,6 @@ def load_rodero_ventricles(
     return mesh
 
 
-def _root(folder: Path | None) -> Path:
-    """Resolve and create the cache folder."""
-    root = Path(folder) if folder is not None else cache_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    return root
-
-
 def _read_cached(path: Path) -> TetMesh | None:
     """Read a cache entry; None when it is unreadable or from an older version."""
     try:
@@ -267,49 +206,6 @@ def _read_cached(path: Path) -> TetMesh | None:
         )
         return None
     return mesh
-
-
-def _pip_download(folder: Path) -> Path:
-    """Run ``pip download`` into `folder` and return the wheel it saved."""
-    cmd = [sys.executable, "-m", "pip", "download", PACKAGE, "--no-deps"]
-    cmd += ["--disable-pip-version-check", "--no-input", "-d", str(folder)]
-    try:
-        proc = subprocess.run(
-            cmd, check=False, capture_output=True, text=True, timeout=900
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DataError(f"could not run {' '.join(cmd)}: {exc}") from exc
-
-    output = (proc.stdout or "") + (proc.stderr or "")
-    wheel = folder / WHEEL_NAME
-    if proc.returncode != 0 or not wheel.is_file():
-        raise DataError(
-            f"pip download {PACKAGE} failed (exit code {proc.returncode}, "
-            f"expected {WHEEL_NAME} in {folder}); pip output ends:\n"
-            f"{output[-2000:]}"
-        )
-    return wheel
-
-
-def _sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Write a small text file through a temporary name and `os.replace`."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
 
 
 def _extract_ventricles(wheel: Path, resolution: str) -> TetMesh:

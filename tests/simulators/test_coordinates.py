@@ -17,11 +17,9 @@ from simulators.errors import FieldError, MeshError
 from simulators.mesh.coordinates import (
     compare_coordinates,
     find_apex,
-    jacobi_cg,
-    solve_laplace,
-    stiffness_matrix,
     ventricular_coordinates,
 )
+from simulators.mesh.laplace import jacobi_cg, solve_laplace, stiffness_matrix
 from simulators.mesh.parametric import biv_ellipsoid, lv_ellipsoid
 from simulators.mesh.structured import unit_cube_mesh
 from simulators.mesh.tetmesh import REGION_LV, REGION_RV, REGION_SEPTUM, TetMesh

@@ -13,19 +13,11 @@ import numpy as np
 import pytest
 
 from simulators.errors import FieldError, ParameterError
-from simulators.mesh.parametric import (
-    PRESETS,
-    biv_ellipsoid,
-    boundary_faces,
-    cavity_volume_ml,
-    lv_ellipsoid,
-)
+from simulators.mesh.boundary import boundary_faces, cavity_volume_ml
+from simulators.mesh.parametric import PRESETS, biv_ellipsoid, lv_ellipsoid
+from simulators.mesh.quality import tet_min_dihedral_deg
 from simulators.mesh.tetmesh import REGION_LV, REGION_RV, REGION_SEPTUM
-from simulators.mesh.validate import (
-    MeshQualityWarning,
-    tet_min_dihedral_deg,
-    validate_mesh,
-)
+from simulators.mesh.validate import MeshQualityWarning, validate_mesh
 
 
 def _truncated_ml(r_short: float, r_long: float, base_z: float) -> float:

