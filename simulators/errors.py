@@ -31,3 +31,7 @@ class DataError(RuntimeError):
 
 class ParameterError(TwinmlInputError):
     """A model or run parameter is outside its allowed range."""
+
+
+class ConvergenceError(RuntimeError):
+    """An iterative solve (an equilibrium, a periodic steady state) failed."""

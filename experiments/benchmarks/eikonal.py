@@ -197,52 +197,33 @@ def cube_case(n: int) -> tuple[TetMesh, np.ndarray, np.ndarray, np.ndarray, dict
 def heart_cases() -> list[tuple]:
     """The Rodero 01 ventricles at 2.0 and 1.5 mm under LBBB.
 
-    The 1.5 mm mesh ships without ventricular coordinates, so it takes the
-    2.0 mm fibres (nearest cell centroid), its own fast RV endocardium and
-    the RV root nearest the 2.0 mm one: the same tissue at a finer
-    resolution. Its solution, interpolated linearly onto the 2.0 mm nodes,
-    is the reference of the 2.0 mm row (ours and fim-python alike).
+    The 1.5 mm problem (`simulators.ep.reference.refined_reference`: the
+    2.0 mm fibres and sources on the finer mesh), interpolated linearly onto
+    the 2.0 mm nodes, is the reference of the 2.0 mm row, for ours and
+    fim-python alike.
 
     Returns
     -------
     list of (name, mesh, metric, nodes, times, extra) for `benchmark_case`
     """
-    from scipy.spatial import cKDTree
-
     from simulators.ep.protocols import PacingPlan, TissueParams
+    from simulators.ep.reference import refined_reference
     from simulators.ep.ventricles import Ventricles
     from simulators.fibres.rule_based import helix_fibres
-    from simulators.mesh.interpolate import barycentric_matrix
     from simulators.mesh.rodero import load_rodero_ventricles
 
-    tissue = TissueParams()
     coarse = load_rodero_ventricles("2.0mm")
     heart = Ventricles(coarse, helix_fibres(coarse))
-    nodes, times = heart.sources(PacingPlan("lbbb"))
-    metric = heart.metric(tissue)
-
-    # the same tissue on the 1.5 mm mesh
+    plan = PacingPlan("lbbb")
+    nodes, times = heart.sources(plan)
     fine = load_rodero_ventricles("1.5mm")
-    centroid = lambda m: m.points[m.cells].mean(axis=1)  # noqa: E731
-    _, nearest = cKDTree(centroid(coarse)).query(centroid(fine))
-    rv_endo = fine.point_data["surface_rv_endo"] | fine.point_data["surface_rv_septum"]
-    fast = rv_endo[fine.cells].sum(axis=1) >= 3
-    v_f = np.where(fast, tissue.v_endo, tissue.v_fibre)
-    v_c = np.where(fast, tissue.v_endo, tissue.v_cross)
-    metric_fine = metric_tensors(heart.fibres[nearest], v_f, v_c)
-    _, fine_nodes = cKDTree(fine.points).query(coarse.points[nodes])
-
-    # reference: the 1.5 mm solution on the 2.0 mm nodes
-    t_fine = EikonalSolver.from_mesh(fine).solve(metric_fine, fine_nodes, times)
-    interp, outside = barycentric_matrix(fine, coarse.points)
-    logger.info(
-        "1.5 mm reference: %d of %d nodes extrapolated", outside.sum(), len(outside)
-    )
-    reference = interp @ t_fine
+    ref = refined_reference(heart, fine, plan)
+    logger.info("1.5 mm reference: %d nodes extrapolated", int(ref.extrapolated.sum()))
     return [
-        ("rodero01-2.0mm", coarse, metric, nodes, times, {"exact": reference}),
-        ("rodero01-1.5mm", fine, metric_fine, fine_nodes, times, {}),
-    ]
+        ("rodero01-2.0mm", coarse, heart.metric(TissueParams(), plan), nodes, times,
+         {"exact": ref.reference_ms}),
+        ("rodero01-1.5mm", fine, ref.metric, ref.nodes, ref.times, {}),
+    ]  # fmt: skip
 
 
 def _fmt(value: Any, spec: str) -> str:
