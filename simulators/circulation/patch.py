@@ -89,8 +89,7 @@ class SarcomereParams:
                 raise ParameterError(f"{name} must be positive, got {value}")
         if not self.ls_a0_um < self.ls_ref_um:
             raise ParameterError(
-                f"ls_a0_um ({self.ls_a0_um}) must be below ls_ref_um "
-                f"({self.ls_ref_um})"
+                f"ls_a0_um ({self.ls_a0_um}) must be below ls_ref_um ({self.ls_ref_um})"
             )
         if not 100.0 <= self.t_twitch_ms <= 600.0:
             raise ParameterError(

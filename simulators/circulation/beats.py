@@ -1,0 +1,247 @@
+"""Beat after beat to a periodic steady state, and the record of the last beat.
+
+`simulate` integrates the closed loop (`HeartModel` ventricles plus
+`simulators.circulation.circuit`) one cardiac cycle at a time with
+`scipy.integrate.solve_ivp` (LSODA: the valves' small resistances make the
+loop stiff during ejection and filling, the rest of the cycle is not).
+The loop stops when the start-of-beat volumes of every compartment change
+by less than `tol_ml` from one beat to the next, and records that beat at
+`dt_ms` spacing: volumes, pressures, patch strains and stresses.
+
+Time in a cycle runs from the ventricles' first activation (the QRS
+onset), so patch onsets are activation times, ms.
+
+Examples
+--------
+A healthy synchronous beat (needs a heart's geometry; see the tests).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from simulators.circulation.circuit import (
+    atrial_activation,
+    pressures,
+    volume_rates,
+)
+from simulators.circulation.heart import HeartModel
+from simulators.errors import ConvergenceError, ParameterError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Beat", "initial_volumes", "simulate"]
+
+
+@dataclass(frozen=True)
+class Beat:
+    """One cardiac cycle at the periodic steady state.
+
+    Attributes
+    ----------
+    t_ms : ndarray of shape (n_t,)
+        Time in the cycle, from 0 to the period inclusive.
+    volumes_ml : ndarray of shape (n_t, 8)
+        Compartment volumes (`COMPARTMENTS` order), mL.
+    pressures_mmhg : ndarray of shape (n_t, 8)
+        Compartment pressures, mmHg.
+    strain : ndarray of shape (n_t, n_patches)
+        Natural fibre strain of each patch.
+    stress_kpa : ndarray of shape (n_t, n_patches)
+        Fibre stress of each patch, kPa.
+    v_septum_ml : ndarray of shape (n_t,)
+        Septal cap volume (positive: bulging into the RV), mL.
+    n_beats : int
+        Beats integrated until the steady state (the recorded one included).
+    residual_ml : float
+        Last beat-to-beat change of the start-of-beat volumes, mL.
+    onset_ms : ndarray of shape (n_patches,)
+        Activation onset of each patch, ms.
+    """
+
+    t_ms: np.ndarray
+    volumes_ml: np.ndarray
+    pressures_mmhg: np.ndarray
+    strain: np.ndarray
+    stress_kpa: np.ndarray
+    v_septum_ml: np.ndarray
+    n_beats: int
+    residual_ml: float
+    onset_ms: np.ndarray
+    v_rvot_ml: float = 0.0
+
+    def blood_volume_ml(self) -> np.ndarray:
+        """Total blood volume at each sample, shape (n_t,), mL."""
+        return self.volumes_ml.sum(axis=1) + self.v_rvot_ml
+
+
+def initial_volumes(model: HeartModel) -> np.ndarray:
+    """A start state near a healthy steady state, shape (8,), mL.
+
+    Vessels start at typical mean pressures; the systemic veins take the
+    rest of the blood volume.
+    """
+    c = model.circuit
+    v = np.array(
+        [
+            120.0,
+            130.0,
+            c.v0_atrium + 8.0 / c.e_min_la,
+            c.v0_atrium + 4.0 / c.e_min_ra,
+            c.v0_sa + 90.0 * c.c_sa,
+            0.0,
+            c.v0_pa + 15.0 * c.c_pa,
+            c.v0_pv + 9.0 * c.c_pv,
+        ]
+    )
+    v[5] = c.v_blood_ml - model.v_rvot_ml - v.sum()
+    if v[5] <= c.v0_sv:
+        raise ParameterError(
+            f"v_blood_ml ({c.v_blood_ml}) leaves {v[5]:.0f} mL for the systemic "
+            f"veins, below their unstressed volume v0_sv ({c.v0_sv} mL)"
+        )
+    return v
+
+
+def _check_onsets(model: HeartModel, onset_ms: np.ndarray) -> np.ndarray:
+    onset = np.asarray(onset_ms, dtype=float)
+    period = model.circuit.period_ms
+    if onset.shape != (model.n_patches,):
+        raise ParameterError(
+            f"onset_ms must have shape ({model.n_patches},), got {onset.shape}"
+        )
+    bad = np.flatnonzero(~((onset >= 0) & (onset < period)))
+    if bad.size:
+        raise ParameterError(
+            f"onset_ms must lie in [0, {period:.0f}) ms (the cycle); patches "
+            f"{bad.tolist()} have {onset[bad]}"
+        )
+    return onset
+
+
+def simulate(
+    model: HeartModel,
+    onset_ms: np.ndarray,
+    v_start_ml: np.ndarray | None = None,
+    tol_ml: float = 0.05,
+    max_beats: int = 60,
+    dt_ms: float = 1.0,
+) -> Beat:
+    """Beat the heart to its periodic steady state and record the last beat.
+
+    Parameters
+    ----------
+    model : HeartModel
+    onset_ms : ndarray of shape (n_patches,)
+        Activation onset of each patch, in [0, period) ms.
+    v_start_ml : ndarray of shape (8,), optional
+        Start volumes; defaults to `initial_volumes`.
+    tol_ml : float
+        Steady state: no start-of-beat volume changes more than this, mL.
+    max_beats : int
+        Beats allowed before `ConvergenceError`.
+    dt_ms : float
+        Sampling step of the recorded beat, ms.
+
+    Returns
+    -------
+    Beat
+
+    Raises
+    ------
+    ConvergenceError
+        When `max_beats` beats do not reach the steady state; the message
+        gives the beat count and the last residual.
+    """
+    onset = _check_onsets(model, onset_ms)
+    period = model.circuit.period_ms
+    v = initial_volumes(model) if v_start_ml is None else np.array(v_start_ml, float)
+    if v.shape != (8,) or (v <= 0).any():
+        raise ParameterError(f"v_start_ml must be 8 positive volumes, got {v}")
+    warm = {"guess": None}
+
+    def rhs(t, y):
+        state = model.ventricles(y[0], y[1], model.activation(t, onset), warm["guess"])
+        warm["guess"] = (state.e, state.v_s_mm3)
+        a = atrial_activation(t, model.circuit)
+        return volume_rates(y, state.p_lv, state.p_rv, a, model.circuit)
+
+    # beat loop: stop when the start-of-beat state repeats
+    residual, step = np.inf, None
+    for beat in range(1, max_beats + 1):
+        sol = _one_beat(rhs, v, period, None, rtol=1e-6)
+        new_step = sol.y[:, -1] - v
+        residual = float(np.abs(new_step).max())
+        jump = _extrapolation(step, new_step)
+        v = sol.y[:, -1] + jump
+        step = None if jump.any() else new_step
+        logger.debug("beat %d: residual %.3g mL", beat, residual)
+        if residual < tol_ml:
+            break
+    else:
+        raise ConvergenceError(
+            f"no periodic steady state after {max_beats} beats: start-of-beat "
+            f"volumes still change by {residual:.3g} mL per beat (tolerance "
+            f"{tol_ml} mL)"
+        )
+    logger.info("steady state after %d beats (%.3g mL)", beat, residual)
+
+    # record one more beat from the periodic state
+    t = np.linspace(0.0, period, int(round(period / dt_ms)) + 1)
+    sol = _one_beat(rhs, v, period, t)
+    return _record(model, onset, t, sol.y.T, beat + 1, residual)
+
+
+def _extrapolation(previous: np.ndarray | None, step: np.ndarray) -> np.ndarray:
+    """Jump to the limit of a geometric sequence of beat-to-beat steps.
+
+    When two successive steps point the same way (cosine above 0.99) and
+    shrink by a ratio ``rho`` below 0.95, the remaining steps sum to
+    ``step rho / (1 - rho)`` (Aitken's extrapolation along the slow mode,
+    the filling of the systemic veins). Steps sum to zero over the
+    compartments, so the jump keeps the blood volume. Returns zeros when
+    the sequence is not (yet) geometric.
+    """
+    if previous is None:
+        return np.zeros_like(step)
+    norm = np.linalg.norm(previous) * np.linalg.norm(step)
+    if norm == 0 or np.dot(previous, step) / norm < 0.99:
+        return np.zeros_like(step)
+    rho = np.linalg.norm(step) / np.linalg.norm(previous)
+    if rho >= 0.95:
+        return np.zeros_like(step)
+    return step * rho / (1.0 - rho)
+
+
+def _one_beat(rhs, v: np.ndarray, period: float, t_eval: np.ndarray | None, rtol=1e-8):
+    """Integrate one cycle from volumes `v`; raise when the solver fails."""
+    sol = solve_ivp(
+        rhs, (0.0, period), v, method="LSODA", t_eval=t_eval, rtol=rtol,
+        atol=10 * rtol, max_step=10.0,
+    )  # fmt: skip
+    if not sol.success:
+        raise ConvergenceError(f"integration of a beat failed: {sol.message}")
+    return sol
+
+
+def _record(model, onset, t, volumes, n_beats, residual) -> Beat:
+    """Pressures, strains and stresses along a beat's samples."""
+    n_t, n = len(t), model.n_patches
+    p = np.empty((n_t, 8))
+    strain, stress, v_s = np.empty((n_t, n)), np.empty((n_t, n)), np.empty(n_t)
+    guess = None
+    for i in range(n_t):
+        s = model.ventricles(volumes[i, 0], volumes[i, 1],
+                             model.activation(t[i], onset), guess)  # fmt: skip
+        guess = (s.e, s.v_s_mm3)
+        a = atrial_activation(t[i], model.circuit)
+        p[i] = pressures(volumes[i], s.p_lv, s.p_rv, a, model.circuit)
+        strain[i], stress[i], v_s[i] = s.e, s.sigma_kpa, s.v_s_mm3 / 1000.0
+    return Beat(
+        t, volumes, p, strain, stress, v_s, n_beats, residual, onset,
+        model.v_rvot_ml,
+    )  # fmt: skip
