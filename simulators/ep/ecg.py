@@ -25,8 +25,10 @@ V2; 15 mm above the centre) and 5th (V3-V6; 10 mm below) intercostal spaces,
 at the sternal borders, the midclavicular, anterior and mid-axillary lines;
 limb electrodes sit at the shoulders and the left hip, far from the heart.
 
-QRS duration (rule): S(t) = sum over the 12 leads of |d phi / dt|; the QRS
-runs from the first to the last time S exceeds 5 % of its peak.
+QRS duration (rule): S(t) = sum over the 12 leads of |d phi / dt|, each lead
+divided by its own peak slope so that no lead near a fast-conducting surface
+drowns the others; the QRS runs from the first to the last time S exceeds 5 %
+of its peak.
 """
 
 from __future__ import annotations
@@ -209,8 +211,9 @@ def pseudo_ecg(
         **{f"V{i}": e[f"V{i}"] - wct for i in range(1, 7)},
     }
 
-    # QRS: where the summed absolute slope exceeds 5 % of its peak
-    slope = sum(np.abs(np.gradient(v, dt_ms)) for v in leads.values())
+    # QRS: where the summed, per-lead normalised slope exceeds 5 % of its peak
+    slopes = np.array([np.abs(np.gradient(v, dt_ms)) for v in leads.values()])
+    slope = (slopes / np.maximum(slopes.max(axis=1, keepdims=True), 1e-300)).sum(axis=0)
     above = np.flatnonzero(slope > QRS_THRESHOLD * slope.max())
     onset, offset = t[above[0]], t[above[-1]]
     return ECG(
