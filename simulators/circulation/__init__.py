@@ -10,18 +10,16 @@ Example (on a `Ventricles` heart and an activation ``act``)::
 
     g = heart_geometry(heart.mesh, heart.aha)
     model = HeartModel.from_geometry(g)
-    onset = patch_onsets(act.t_ms, patch_of_nodes(heart.aha), g.n_patches)
+    onset = patch_onsets(act.t_ms, g.node_patch, g.n_patches)
     beat = simulate(model, onset)
-    haemodynamics(beat, model.circuit.heart_rate_bpm, model.wall).summary()
+    haemodynamics(beat, model).summary()
 """
 
 from simulators.circulation.beats import Beat, simulate
 from simulators.circulation.circuit import CircuitParams
 from simulators.circulation.geometry import (
-    PATCH_NAMES,
     HeartGeometry,
     heart_geometry,
-    patch_of_nodes,
     patch_onsets,
 )
 from simulators.circulation.heart import HeartModel
@@ -29,7 +27,6 @@ from simulators.circulation.metrics import Haemodynamics, haemodynamics, patch_w
 from simulators.circulation.patch import SarcomereParams
 
 __all__ = [
-    "PATCH_NAMES",
     "Beat",
     "CircuitParams",
     "Haemodynamics",
@@ -38,7 +35,6 @@ __all__ = [
     "SarcomereParams",
     "haemodynamics",
     "heart_geometry",
-    "patch_of_nodes",
     "patch_onsets",
     "patch_work",
     "simulate",

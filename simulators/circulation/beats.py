@@ -30,6 +30,7 @@ from simulators.circulation.circuit import (
     volume_rates,
 )
 from simulators.circulation.heart import HeartModel
+from simulators.circulation.patch import contractile_rate
 from simulators.errors import ConvergenceError, ParameterError
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,10 @@ class Beat:
         Last beat-to-beat change of the start-of-beat volumes, mL.
     onset_ms : ndarray of shape (n_patches,)
         Activation onset of each patch, ms.
+    v_rvot_ml : float
+        Rigid RV outflow tract volume, mL.
+    ls_c_um : ndarray of shape (n_t, n_patches)
+        Contractile element length of each patch, um.
     """
 
     t_ms: np.ndarray
@@ -73,6 +78,12 @@ class Beat:
     residual_ml: float
     onset_ms: np.ndarray
     v_rvot_ml: float = 0.0
+    ls_c_um: np.ndarray | None = None
+
+    @property
+    def end_state(self) -> np.ndarray:
+        """State at the end of the beat (volumes, then element lengths)."""
+        return np.concatenate([self.volumes_ml[-1], self.ls_c_um[-1]])
 
     def blood_volume_ml(self) -> np.ndarray:
         """Total blood volume at each sample, shape (n_t,), mL."""
@@ -138,8 +149,10 @@ def simulate(
     model : HeartModel
     onset_ms : ndarray of shape (n_patches,)
         Activation onset of each patch, in [0, period) ms.
-    v_start_ml : ndarray of shape (8,), optional
-        Start volumes; defaults to `initial_volumes`.
+    v_start_ml : ndarray of shape (8,) or (8 + n_patches,), optional
+        Start volumes, optionally followed by the contractile element
+        lengths (um; `Beat.end_state` warm-starts from a previous beat);
+        defaults to `initial_volumes`.
     tol_ml : float
         Steady state: no start-of-beat volume changes more than this, mL.
     max_beats : int
@@ -159,25 +172,28 @@ def simulate(
     """
     onset = _check_onsets(model, onset_ms)
     period = model.circuit.period_ms
-    v = initial_volumes(model) if v_start_ml is None else np.array(v_start_ml, float)
-    if v.shape != (8,) or (v <= 0).any():
-        raise ParameterError(f"v_start_ml must be 8 positive volumes, got {v}")
+    v = _start_state(model, v_start_ml)
     warm = {"guess": None}
 
     def rhs(t, y):
-        state = model.ventricles(y[0], y[1], model.activation(t, onset), warm["guess"])
-        warm["guess"] = (state.e, state.v_s_mm3)
+        f_act = model.activation(t, onset)
+        state = model.ventricles(y[0], y[1], f_act, y[8:], warm["guess"])
+        warm["guess"] = state.guess
         a = atrial_activation(t, model.circuit)
-        return volume_rates(y, state.p_lv, state.p_rv, a, model.circuit)
+        dv = volume_rates(y[:8], state.p_lv, state.p_rv, a, model.circuit)
+        return np.concatenate([dv, contractile_rate(np.exp(state.e), y[8:], sarc)])
+
+    sarc = model.sarcomere
 
     # beat loop: stop when the start-of-beat state repeats
     residual, step = np.inf, None
     for beat in range(1, max_beats + 1):
         sol = _one_beat(rhs, v, period, None, rtol=1e-6)
-        new_step = sol.y[:, -1] - v
+        new_step = sol.y[:8, -1] - v[:8]
         residual = float(np.abs(new_step).max())
         jump = _extrapolation(step, new_step)
-        v = sol.y[:, -1] + jump
+        v = sol.y[:, -1].copy()
+        v[:8] += jump
         step = None if jump.any() else new_step
         logger.debug("beat %d: residual %.3g mL", beat, residual)
         if residual < tol_ml:
@@ -194,6 +210,22 @@ def simulate(
     t = np.linspace(0.0, period, int(round(period / dt_ms)) + 1)
     sol = _one_beat(rhs, v, period, t)
     return _record(model, onset, t, sol.y.T, beat + 1, residual)
+
+
+def _start_state(model: HeartModel, v_start_ml: np.ndarray | None) -> np.ndarray:
+    """Volumes and contractile element lengths to start the beat loop from."""
+    n = model.n_patches
+    v = initial_volumes(model) if v_start_ml is None else np.array(v_start_ml, float)
+    if v.shape not in ((8,), (8 + n,)) or (v <= 0).any():
+        raise ParameterError(
+            f"v_start_ml must be 8 positive volumes, optionally followed by "
+            f"{n} element lengths; got shape {v.shape}"
+        )
+    if v.shape == (8,):
+        s = model.sarcomere
+        ls_c = np.full(n, s.ls_ref_um * 1.1 - s.ls_se_um)
+        v = np.concatenate([v, ls_c])
+    return v
 
 
 def _extrapolation(previous: np.ndarray | None, step: np.ndarray) -> np.ndarray:
@@ -228,20 +260,21 @@ def _one_beat(rhs, v: np.ndarray, period: float, t_eval: np.ndarray | None, rtol
     return sol
 
 
-def _record(model, onset, t, volumes, n_beats, residual) -> Beat:
+def _record(model, onset, t, states, n_beats, residual) -> Beat:
     """Pressures, strains and stresses along a beat's samples."""
     n_t, n = len(t), model.n_patches
     p = np.empty((n_t, 8))
     strain, stress, v_s = np.empty((n_t, n)), np.empty((n_t, n)), np.empty(n_t)
     guess = None
+    ls_c = states[:, 8:]
     for i in range(n_t):
-        s = model.ventricles(volumes[i, 0], volumes[i, 1],
-                             model.activation(t[i], onset), guess)  # fmt: skip
-        guess = (s.e, s.v_s_mm3)
+        f_act = model.activation(t[i], onset)
+        s = model.ventricles(states[i, 0], states[i, 1], f_act, ls_c[i], guess)
+        guess = s.guess
         a = atrial_activation(t[i], model.circuit)
-        p[i] = pressures(volumes[i], s.p_lv, s.p_rv, a, model.circuit)
+        p[i] = pressures(states[i, :8], s.p_lv, s.p_rv, a, model.circuit)
         strain[i], stress[i], v_s[i] = s.e, s.sigma_kpa, s.v_s_mm3 / 1000.0
     return Beat(
-        t, volumes, p, strain, stress, v_s, n_beats, residual, onset,
-        model.v_rvot_ml,
+        t, states[:, :8], p, strain, stress, v_s, n_beats, residual, onset,
+        model.v_rvot_ml, ls_c,
     )  # fmt: skip

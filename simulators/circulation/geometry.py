@@ -1,11 +1,13 @@
 """Wall patches of a heart mesh: wall volumes, midwall areas, cavities, onsets.
 
-Patches are the 17 AHA segments of the LV (Cerqueira et al. 2002) and the
-RV free wall. The septal segments 2, 3, 8, 9 and 14 form the septum wall,
-the other LV segments the LV free wall (`simulators.circulation.walls`).
-A cell belongs to the patch most of its nodes are labelled with (region 2,
-the RV free wall, to the RV patch); a patch's wall volume is the sum of its
-cells' volumes. Its midwall area is the mean of its inner and outer
+Walls are the mesh's regions: region 1 the LV free wall, region 7 the
+septum (about 38 mL on the real heart), region 2 the RV free wall
+(`simulators.circulation.walls`). Each LV wall is split into patches by
+the AHA segment of its cells (Cerqueira et al. 2002; a cell takes the
+segment most of its nodes carry), so a segment on the septal border gives
+a free-wall patch and a septal patch; the RV free wall is one patch. A
+patch's wall volume is the sum of its cells' volumes. Its midwall area
+is the mean of its inner and outer
 surface areas (endocardial triangles on one side, epicardial or RV septal
 triangles on the other) owned by its cells.
 
@@ -35,21 +37,15 @@ import numpy as np
 
 from simulators.errors import FieldError
 from simulators.mesh.boundary import boundary_faces, cavity_volume_ml
-from simulators.mesh.tetmesh import REGION_LV, REGION_RV, REGION_SEPTUM, TetMesh
+from simulators.mesh.tetmesh import REGION_RV, REGION_SEPTUM, TetMesh
 
 __all__ = [
-    "PATCH_NAMES",
     "RV_LV_SINUS_RATIO",
-    "SEPTAL_PATCH_SEGMENTS",
     "HeartGeometry",
     "heart_geometry",
     "patch_onsets",
 ]
 
-#: AHA segments of the septum wall.
-SEPTAL_PATCH_SEGMENTS = (2, 3, 8, 9, 14)
-#: Patch names: AHA segments 1-17, then the RV free wall.
-PATCH_NAMES = tuple(f"aha{k}" for k in range(1, 18)) + ("rv_free",)
 #: RV/LV cavity ratio of the RV sinus; the excess is the outflow tract.
 RV_LV_SINUS_RATIO = 1.15
 _INNER = ("lv_endo", "rv_endo")
@@ -62,16 +58,22 @@ class HeartGeometry:
 
     Attributes
     ----------
-    v_wall_ml : ndarray of shape (18,)
-        Wall volume of each patch (`PATCH_NAMES`), mL.
-    a_mid_mm2 : ndarray of shape (18,)
+    v_wall_ml : ndarray of shape (n_patches,)
+        Wall volume of each patch, mL.
+    a_mid_mm2 : ndarray of shape (n_patches,)
         Midwall area of each patch in the mesh's state, mm^2.
-    wall : ndarray of shape (18,)
+    wall : ndarray of shape (n_patches,)
         Wall of each patch: 0 LV free wall, 1 septum, 2 RV free wall.
     v_lv_ml, v_rv_ml : float
         LV cavity and RV sinus cavity in the mesh's state, mL.
     v_rvot_ml : float
         RV outflow tract volume kept as a rigid conduit, mL.
+    segment : ndarray of shape (n_patches,)
+        AHA segment of each patch, 0 for the RV free wall.
+    names : tuple of str
+        Patch names: ``aha5`` (free wall), ``aha8_septum``, ``rv_free``.
+    node_patch : ndarray of shape (n_points,)
+        Patch of each mesh node, for `patch_onsets`.
     """
 
     v_wall_ml: np.ndarray
@@ -80,24 +82,18 @@ class HeartGeometry:
     v_lv_ml: float
     v_rv_ml: float
     v_rvot_ml: float = 0.0
+    segment: np.ndarray | None = None
+    names: tuple[str, ...] = ()
+    node_patch: np.ndarray | None = None
 
     @property
     def n_patches(self) -> int:
         return len(self.v_wall_ml)
 
 
-def patch_of_nodes(aha: np.ndarray) -> np.ndarray:
-    """Patch index of each node: AHA segment - 1, or 17 (RV) for label 0.
-
-    Parameters
-    ----------
-    aha : ndarray of shape (n_points,)
-        AHA segment per node, 0 outside the LV.
-    """
-    return np.where(aha > 0, aha - 1, 17).astype(np.int64)
-
-
-def heart_geometry(mesh: TetMesh, aha: np.ndarray) -> HeartGeometry:
+def heart_geometry(
+    mesh: TetMesh, aha: np.ndarray, min_patch_ml: float = 1.0
+) -> HeartGeometry:
     """Patch wall volumes, midwall areas and cavities of a biventricular mesh.
 
     Parameters
@@ -108,6 +104,9 @@ def heart_geometry(mesh: TetMesh, aha: np.ndarray) -> HeartGeometry:
         ``surface_rv_epi``, ``surface_rv_septum``.
     aha : ndarray of shape (n_points,)
         AHA segment of each node, 0 outside the LV (``Ventricles.aha``).
+    min_patch_ml : float
+        A segment's free-wall or septal part smaller than this joins the
+        segment's other part, mL (a sliver owns almost no surface area).
     """
     if aha.shape != (mesh.n_points,):
         raise FieldError(f"aha must have shape ({mesh.n_points},), got {aha.shape}")
@@ -115,15 +114,27 @@ def heart_geometry(mesh: TetMesh, aha: np.ndarray) -> HeartGeometry:
     if missing:
         raise FieldError(f"a biventricular mesh needs the node sets {missing}")
     region = mesh.cell_data["region"]
+    volume = mesh.signed_volumes()
 
-    # cells to patches: majority label of their nodes; RV free wall cells
-    labels = patch_of_nodes(aha)[mesh.cells]
-    votes = np.stack([(labels == k).sum(axis=1) for k in range(18)], axis=1)
-    cell_patch = np.argmax(votes, axis=1)
-    cell_patch[region == REGION_RV] = 17
-    lv_cells = np.isin(region, (REGION_LV, REGION_SEPTUM))
-    cell_patch[lv_cells & (cell_patch == 17)] = 16
-    v_wall = np.bincount(cell_patch, mesh.signed_volumes(), 18) / 1000.0
+    # cells to AHA segments (majority of their nodes) and walls (mesh region)
+    labels = np.where(aha > 0, aha, 17)[mesh.cells]
+    votes = np.stack([(labels == k).sum(axis=1) for k in range(1, 18)], axis=1)
+    segment = 1 + np.argmax(votes, axis=1)
+    cell_wall = np.where(region == REGION_SEPTUM, 1, 0)
+    cell_wall[region == REGION_RV] = 2
+    segment[cell_wall == 2] = 0
+
+    # one patch per (segment, wall) part; slivers join the other part
+    key = segment * 3 + cell_wall
+    part_ml = np.bincount(key, volume, 18 * 3) / 1000.0
+    small = (part_ml > 0) & (part_ml < min_patch_ml)
+    for k in np.flatnonzero(small):
+        other = k - k % 3 + (1 - k % 3)
+        key[key == k] = other
+    keys = np.unique(key)
+    cell_patch = np.searchsorted(keys, key)
+    n = len(keys)
+    v_wall = np.bincount(cell_patch, volume, n) / 1000.0
 
     # midwall area: half the inner plus outer triangle areas of each patch
     faces, owner = boundary_faces(mesh.cells)
@@ -132,16 +143,25 @@ def heart_geometry(mesh: TetMesh, aha: np.ndarray) -> HeartGeometry:
     on = np.zeros(len(faces), dtype=bool)
     for name in _INNER + _OUTER:
         on |= mesh.point_data[f"surface_{name}"][faces].all(axis=1)
-    a_mid = 0.5 * np.bincount(cell_patch[owner[on]], tri[on], 18)
+    a_mid = 0.5 * np.bincount(cell_patch[owner[on]], tri[on], n)
+
+    # nodes take the patch of a cell they belong to (for the onsets)
+    node_patch = np.zeros(mesh.n_points, dtype=np.int64)
+    node_patch[mesh.cells.ravel()] = np.repeat(cell_patch, 4)
 
     # cavities; the RV sinus is capped at RV_LV_SINUS_RATIO times the LV
     v_lv = cavity_volume_ml(mesh, "lv_endo")
     v_rv_all = cavity_volume_ml(mesh, "rv_endo", "rv_septum")
     v_rv = min(v_rv_all, RV_LV_SINUS_RATIO * v_lv)
-    wall = np.zeros(18, dtype=np.int64)
-    wall[np.array(SEPTAL_PATCH_SEGMENTS) - 1] = 1
-    wall[17] = 2
-    return HeartGeometry(v_wall, a_mid, wall, v_lv, v_rv, v_rv_all - v_rv)
+    seg, wall = keys // 3, keys % 3
+    names = tuple(_patch_name(s, w) for s, w in zip(seg, wall, strict=True))
+    return HeartGeometry(
+        v_wall, a_mid, wall, v_lv, v_rv, v_rv_all - v_rv, seg, names, node_patch
+    )
+
+
+def _patch_name(segment: int, wall: int) -> str:
+    return ("aha{}", "aha{}_septum", "rv_free")[wall].format(segment)
 
 
 def patch_onsets(
@@ -157,7 +177,7 @@ def patch_onsets(
     t_ms : ndarray of shape (n_points,)
         Activation time per node, ms; NaN (scar) is ignored.
     node_patch : ndarray of shape (n_points,)
-        Patch index of each node, from `patch_of_nodes`.
+        Patch index of each node (`HeartGeometry.node_patch`).
     n_patches : int
         Number of patches.
     quantile : float

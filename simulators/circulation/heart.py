@@ -17,7 +17,7 @@ fibres are stretched `stretch_mesh` times the zero-stress length, so
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -45,8 +45,14 @@ class WallState:
     p_rv: float
     e: np.ndarray
     v_s_mm3: float
+    y_mm: float
     sigma_kpa: np.ndarray
     tension: np.ndarray
+
+    @property
+    def guess(self) -> tuple[np.ndarray, float, float]:
+        """Start point for the next wall solve."""
+        return self.e, self.v_s_mm3, self.y_mm
 
 
 @dataclass(frozen=True)
@@ -60,11 +66,16 @@ class HeartModel:
     wall : ndarray of shape (n_patches,)
         0 LV free wall, 1 septum, 2 RV free wall.
     y_mm : float
-        Junction radius of the three walls, mm.
+        Junction radius of the three walls at the mesh's state, mm (the
+        wall solver's start; the radius itself follows the force balance).
     sigma_act_kpa, sigma_pas_kpa, k_pas : ndarray of shape (n_patches,)
         Active stress scale, passive stress scale (kPa), passive exponent.
     v_rvot_ml : float
         Rigid RV outflow tract volume (part of the blood volume), mL.
+    segment : ndarray of shape (n_patches,), optional
+        AHA segment of each patch, 0 for the RV free wall.
+    names : tuple of str
+        Patch names.
     """
 
     v_wall_ml: np.ndarray
@@ -75,6 +86,8 @@ class HeartModel:
     sigma_pas_kpa: np.ndarray
     k_pas: np.ndarray
     v_rvot_ml: float = 0.0
+    segment: np.ndarray | None = None
+    names: tuple[str, ...] = ()
     circuit: CircuitParams = field(default_factory=CircuitParams)
     sarcomere: SarcomereParams = field(default_factory=SarcomereParams)
 
@@ -143,7 +156,7 @@ class HeartModel:
         share = geometry.a_mid_mm2 / area_wall[geometry.wall]
         a_ref = a_cap[geometry.wall] * share / stretch_mesh**2
         n = geometry.n_patches
-        return cls(
+        model = cls(
             v_wall_ml=np.asarray(geometry.v_wall_ml, dtype=float),
             a_ref_mm2=a_ref,
             wall=np.asarray(geometry.wall),
@@ -152,16 +165,45 @@ class HeartModel:
             sigma_pas_kpa=np.full(n, float(sigma_pas_kpa)),
             k_pas=np.full(n, float(k_pas)),
             v_rvot_ml=geometry.v_rvot_ml,
+            segment=geometry.segment,
+            names=geometry.names,
             circuit=CircuitParams() if circuit is None else circuit,
             sarcomere=SarcomereParams() if sarcomere is None else sarcomere,
         )
+        return model._calibrated(geometry, np.log(stretch_mesh))
+
+    def _calibrated(self, geometry: HeartGeometry, e_mesh: float) -> HeartModel:
+        """Rescale each wall's reference areas to the mesh's stretch.
+
+        The caps' equilibrium at the mesh's cavity volumes (passive walls)
+        does not keep the area ratios the junction fit assumed; each wall's
+        reference areas are scaled until its mean fibre strain there is
+        ``e_mesh`` (fixed-point steps; 6 bring the walls within 1e-3).
+        """
+        model, guess = self, None
+        f_rest = np.zeros(self.n_patches)
+        for _ in range(6):
+            s = model.ventricles(
+                geometry.v_lv_ml, geometry.v_rv_ml, f_rest, None, guess
+            )
+            guess = s.guess
+            a = model.a_ref_mm2 * np.exp(2.0 * s.e)
+            mean_e = 0.5 * np.log(
+                np.bincount(self.wall, a, 3)
+                / np.bincount(self.wall, model.a_ref_mm2, 3)
+            )
+            a_ref = model.a_ref_mm2 * np.exp(2.0 * (mean_e - e_mesh))[self.wall]
+            model = replace(model, a_ref_mm2=a_ref, y_mm=s.y_mm)
+        return model
 
     def activation(self, t_ms: float, onset_ms: np.ndarray) -> np.ndarray:
         """Twitch of each patch at time `t_ms` of the cycle, shape (n_patches,)."""
         tau = (t_ms - onset_ms) % self.circuit.period_ms
         return twitch(tau, self.sarcomere)
 
-    def stress(self, e: np.ndarray, f_act: np.ndarray) -> tuple:
+    def stress(
+        self, e: np.ndarray, f_act: np.ndarray, ls_c_um: np.ndarray | None = None
+    ) -> tuple:
         """Fibre stress and its stretch derivative of every patch, kPa."""
         return fibre_stress(
             np.exp(e),
@@ -170,6 +212,7 @@ class HeartModel:
             self.sigma_act_kpa,
             self.sigma_pas_kpa,
             self.k_pas,
+            ls_c_um,
         )
 
     def ventricles(
@@ -177,7 +220,8 @@ class HeartModel:
         v_lv_ml: float,
         v_rv_ml: float,
         f_act: np.ndarray,
-        guess: tuple[np.ndarray, float] | None = None,
+        ls_c_um: np.ndarray | None = None,
+        guess: tuple[np.ndarray, float, float] | None = None,
     ) -> WallState:
         """Ventricular pressures for cavity volumes and patch activations.
 
@@ -187,22 +231,29 @@ class HeartModel:
             LV and RV sinus cavity volumes, mL.
         f_act : ndarray of shape (n_patches,)
             Patch activations, from `activation`.
+        ls_c_um : ndarray of shape (n_patches,), optional
+            Contractile element lengths, um (isometric fibres without).
         guess : tuple, optional
-            Patch strains and septal cap volume (mm^3) to start Newton from.
+            Patch strains, septal cap volume (mm^3) and junction radius (mm)
+            to start Newton from (`WallState.guess`).
         """
         vw = 1000.0 * self.v_wall_ml
 
         def tension(e):
-            sigma, dsigma = self.stress(e, f_act)
+            sigma, dsigma = self.stress(e, f_act, ls_c_um)
             return patch_tension(e, sigma, dsigma, vw, self.a_ref_mm2)
 
         vm = self._vm(v_lv_ml, v_rv_ml)
-        if guess is None:
-            guess = (np.full(self.n_patches, np.log(1.1)), 0.0)
-        e, v_s, t_w, c = solve_walls(vm, self.y_mm, self.wall, tension, guess)
+        cold = guess is None
+        if cold:
+            guess = (np.full(self.n_patches, np.log(1.1)), 0.0, self.y_mm)
+        # a cold start walks in damped steps: allow more of them
+        e, v_s, y, t_w, c = solve_walls(
+            vm, self.wall, tension, guess, max_iter=400 if cold else 60
+        )
         p = 2.0 * KPA_TO_MMHG * t_w * c
-        sigma, _ = self.stress(e, f_act)
-        return WallState(float(p[0]), float(p[2]), e, v_s, sigma, t_w)
+        sigma, _ = self.stress(e, f_act, ls_c_um)
+        return WallState(float(p[0]), float(p[2]), e, v_s, y, sigma, t_w)
 
     def _vm(self, v_lv_ml: float, v_rv_ml: float) -> np.ndarray:
         """LV and RV midwall volumes, mm^3."""

@@ -12,8 +12,10 @@ mJ/mL; positive when the fibre shortens under high stress and lengthens
 under low stress, Delhaas et al. 1994, Am J Physiol 266:H1552). Summed
 with the patches' wall volumes it equals the LV plus RV pressure-volume
 work (`simulators.circulation.walls`). The septal-to-lateral work
-difference is lateral minus septal mean work, as % of the mean LV patch
-work (Koopsen et al. 2024, Europace 26:euae029, who report it as the
+difference is lateral minus septal mean work (the septal wall; the basal
+and mid lateral free-wall segments 5, 6, 11, 12), as % of the mean LV
+work, each mean weighted by the patches' wall volumes (Koopsen et al.
+2024, Europace 26:euae029, who report it as the
 CRT-response marker). The septal flash indicator is the early systolic
 septal shortening: the most negative septal fibre strain (mean over
 the septal patches) before aortic valve opening, relative to its end-diastolic value,
@@ -28,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulators.circulation.beats import Beat
-from simulators.mesh.aha import LATERAL_SEGMENTS, SEPTAL_SEGMENTS
+from simulators.circulation.heart import HeartModel
+from simulators.mesh.aha import LATERAL_SEGMENTS
 
 __all__ = ["Haemodynamics", "haemodynamics", "patch_work"]
 
@@ -77,29 +80,29 @@ def patch_work(beat: Beat) -> np.ndarray:
     return -(mean_sigma * de).sum(axis=0)
 
 
-def haemodynamics(beat: Beat, heart_rate_bpm: float, wall: np.ndarray) -> Haemodynamics:
+def haemodynamics(beat: Beat, model: HeartModel) -> Haemodynamics:
     """Global and regional readouts of a steady-state beat.
 
     Parameters
     ----------
     beat : Beat
         From `simulators.circulation.beats.simulate`.
-    heart_rate_bpm : float
-        Heart rate of the beat.
-    wall : ndarray of shape (n_patches,)
-        Wall of each patch (1: septum); patches 0-16 are AHA segments 1-17.
+    model : HeartModel
+        The model that beat (heart rate, walls, segments, wall volumes).
     """
+    heart_rate_bpm, wall = model.circuit.heart_rate_bpm, model.wall
     v_lv, v_rv = beat.volumes_ml[:, 0], beat.volumes_ml[:, 1]
     p_lv = beat.pressures_mmhg[:, 0]
     edv, esv = float(v_lv.max()), float(v_lv.min())
     rv_edv, rv_esv = float(v_rv.max()), float(v_rv.min())
     dpdt = np.gradient(p_lv, beat.t_ms) * 1000.0
 
-    # regional work: septal and lateral AHA segments (basal and mid)
+    # regional work: septal wall, lateral free wall (basal and mid), LV
     work = patch_work(beat)
-    septal = float(work[np.array(SEPTAL_SEGMENTS) - 1].mean())
-    lateral = float(work[np.array(LATERAL_SEGMENTS) - 1].mean())
-    lv_mean = float(work[:17].mean())
+    lateral_patch = (wall == 0) & np.isin(model.segment, LATERAL_SEGMENTS)
+    septal = _mean(work, model.v_wall_ml, wall == 1)
+    lateral = _mean(work, model.v_wall_ml, lateral_patch)
+    lv_mean = _mean(work, model.v_wall_ml, wall < 2)
     flash = _septal_flash_pct(beat, wall)
     return Haemodynamics(
         edv_ml=edv,
@@ -120,6 +123,11 @@ def haemodynamics(beat: Beat, heart_rate_bpm: float, wall: np.ndarray) -> Haemod
         septal_flash=bool(flash < -SEPTAL_FLASH_PCT),
         n_beats=beat.n_beats,
     )
+
+
+def _mean(work: np.ndarray, v_wall: np.ndarray, mask: np.ndarray) -> float:
+    """Wall-volume-weighted mean work of the patches in `mask`, kJ/m^3."""
+    return float(np.dot(work[mask], v_wall[mask]) / v_wall[mask].sum())
 
 
 def _septal_flash_pct(beat: Beat, wall: np.ndarray) -> float:

@@ -50,6 +50,7 @@ from simulators.errors import ParameterError
 __all__ = [
     "KPA_TO_MMHG",
     "SarcomereParams",
+    "contractile_rate",
     "fibre_stress",
     "one_fibre_pressure",
     "patch_tension",
@@ -74,6 +75,10 @@ class SarcomereParams:
         Time constants of the twitch's rise and of its decay, ms.
     t_twitch_ms : float
         Time from onset to the middle of the decay, ms.
+    ls_se_um : float
+        Series elastic element's stretch at isometric active stress, um.
+    v_max_um_ms : float
+        Unloaded shortening velocity of the contractile element, um/ms.
     """
 
     ls_ref_um: float = 2.0
@@ -81,9 +86,12 @@ class SarcomereParams:
     t_rise_ms: float = 55.0
     t_decay_ms: float = 35.0
     t_twitch_ms: float = 300.0
+    ls_se_um: float = 0.04
+    v_max_um_ms: float = 0.007
 
     def __post_init__(self) -> None:
-        for name in ("ls_ref_um", "ls_a0_um", "t_rise_ms", "t_decay_ms"):
+        names = ("ls_ref_um", "ls_a0_um", "t_rise_ms", "t_decay_ms", "ls_se_um")
+        for name in names + ("v_max_um_ms",):
             value = getattr(self, name)
             if not np.isfinite(value) or value <= 0:
                 raise ParameterError(f"{name} must be positive, got {value}")
@@ -125,8 +133,18 @@ def fibre_stress(
     sigma_act_kpa: np.ndarray,
     sigma_pas_kpa: np.ndarray | float = 0.0,
     k_pas: np.ndarray | float = 1.0,
+    ls_c_um: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fibre stress and its derivative with respect to the fibre stretch.
+
+    With a contractile element of length ``ls_c`` in series with an
+    elastic element (Arts et al. 2005; CircAdapt), the active stress is
+
+        sigma_a = sigma_act f g(ls_c) (ls - ls_c) / ls_se
+
+    which equals the isometric ``sigma_act f g(ls)`` when the series
+    element sits at ``ls_se`` and falls when the fibre shortens fast
+    (`contractile_rate`). Without ``ls_c`` the fibre is isometric.
 
     Parameters
     ----------
@@ -137,6 +155,8 @@ def fibre_stress(
     sigma_act_kpa, sigma_pas_kpa, k_pas : ndarray of shape (n,) or float
         Active stress scale at ``ls_ref``, passive stress scale (kPa) and
         passive exponent of each patch.
+    ls_c_um : ndarray of shape (n,), optional
+        Contractile element length, um.
 
     Returns
     -------
@@ -146,9 +166,15 @@ def fibre_stress(
     # active: twitch times the ascending limb of the length-tension curve
     lam_a0 = params.ls_a0_um / params.ls_ref_um
     slope = sigma_act_kpa * f_act / (1.0 - lam_a0)
-    on = lam > lam_a0
-    sigma = np.where(on, slope * (lam - lam_a0), 0.0)
-    dsigma = np.where(on, slope, 0.0)
+    if ls_c_um is None:
+        on = lam > lam_a0
+        sigma = np.where(on, slope * (lam - lam_a0), 0.0)
+        dsigma = np.where(on, slope, 0.0)
+    else:
+        lam_c = ls_c_um / params.ls_ref_um
+        scale = slope * np.maximum(lam_c - lam_a0, 0.0) / params.ls_se_um
+        sigma = scale * (params.ls_ref_um * lam - ls_c_um)
+        dsigma = scale * params.ls_ref_um
 
     # passive: exponential in tension, linear in compression (C1 at lam = 1)
     stretch = lam - 1.0
@@ -156,6 +182,26 @@ def fibre_stress(
     sigma = sigma + sigma_pas_kpa * np.where(stretch > 0, grow - 1.0, k_pas * stretch)
     dsigma = dsigma + sigma_pas_kpa * k_pas * grow
     return sigma, dsigma
+
+
+def contractile_rate(
+    lam: np.ndarray, ls_c_um: np.ndarray, params: SarcomereParams
+) -> np.ndarray:
+    """Rate of change of the contractile element length, um/ms.
+
+    ``d ls_c / dt = ((ls - ls_c) / ls_se - 1) v_max`` (Arts et al. 2005):
+    a linear force-velocity relation; at rest the element sits ``ls_se``
+    below the sarcomere, with time constant ``ls_se / v_max`` (about 6 ms).
+
+    Parameters
+    ----------
+    lam : ndarray of shape (n,)
+        Fibre stretch, 1.
+    ls_c_um : ndarray of shape (n,)
+        Contractile element length, um.
+    """
+    ls = params.ls_ref_um * lam
+    return ((ls - ls_c_um) / params.ls_se_um - 1.0) * params.v_max_um_ms
 
 
 def patch_tension(

@@ -9,11 +9,7 @@ import numpy as np
 import pytest
 
 from simulators.circulation.beats import simulate
-from simulators.circulation.geometry import (
-    heart_geometry,
-    patch_of_nodes,
-    patch_onsets,
-)
+from simulators.circulation.geometry import heart_geometry, patch_onsets
 from simulators.circulation.heart import HeartModel
 from simulators.circulation.metrics import haemodynamics
 from simulators.ep.protocols import PacingPlan
@@ -27,23 +23,24 @@ def rodero_geometry(rodero_heart):
 
 @pytest.fixture(scope="module")
 def model(rodero_geometry):
-    return HeartModel.from_geometry(rodero_geometry)
+    return HeartModel.from_geometry(rodero_geometry, sigma_act_kpa=62.0)
 
 
 @pytest.fixture(scope="module")
-def onsets(rodero_heart):
+def onsets(rodero_heart, rodero_geometry):
     """Patch onsets (ms) under sinus rhythm, LBBB and CRT at the latest site."""
     heart = rodero_heart
-    node_patch = patch_of_nodes(heart.aha)
+    g = rodero_geometry
     lbbb = heart.activate(PacingPlan("lbbb"))
     cand = heart.lv_candidates
     late = int(cand[np.argmax(lbbb.t_ms[cand])])
     plans = {"sinus": PacingPlan("sinus"), "crt": PacingPlan("crt", lv_lead=late)}
     out = {
-        k: patch_onsets(heart.activate(p).t_ms, node_patch, 18)
+        k: patch_onsets(heart.activate(p).t_ms, g.node_patch, g.n_patches)
         for k, p in plans.items()
     }
-    out["lbbb"] = patch_onsets(lbbb.t_ms, node_patch, 18)
+    out["lbbb"] = patch_onsets(lbbb.t_ms, g.node_patch, g.n_patches)
+    out["sync"] = np.zeros(g.n_patches)
     return out
 
 
@@ -54,14 +51,16 @@ def beats(model, onsets):
 
 @pytest.fixture(scope="module")
 def haemo(model, beats):
-    return {k: haemodynamics(b, 70.0, model.wall) for k, b in beats.items()}
+    return {k: haemodynamics(b, model) for k, b in beats.items()}
 
 
 def test_geometry_comes_from_the_mesh(rodero_geometry):
     g = rodero_geometry
     # LV wall plus septum about 164 mL, RV wall 62 mL (mesh regions 1, 7, 2)
-    lv = g.v_wall_ml[:17].sum()
-    assert 160.0 < lv < 168.0 and 60.0 < g.v_wall_ml[17] < 64.0
+    lv = g.v_wall_ml[g.wall < 2].sum()
+    assert 160.0 < lv < 168.0 and 60.0 < g.v_wall_ml[g.wall == 2].sum() < 64.0
+    # the septum is the mesh's region 7 (38.3 mL), split by AHA segment
+    assert 37.0 < g.v_wall_ml[g.wall == 1].sum() < 39.5
     assert 118.0 < g.v_lv_ml < 121.0  # the LV cavity measures 119.4 mL
     # the RV sinus is capped at 1.15 x LV; the outflow tract keeps the rest
     np.testing.assert_allclose(g.v_rv_ml, 1.15 * g.v_lv_ml)
@@ -96,8 +95,16 @@ def test_patch_work_adds_up_to_the_pressure_volume_work(model, beats, haemo):
     p, v = b.pressures_mmhg, b.volumes_ml
     pv = sum(-np.sum(0.5 * (p[1:, k] + p[:-1, k]) * np.diff(v[:, k])) for k in (0, 1))
     fibre = np.dot(haemo["sinus"].work_kj_m3, model.v_wall_ml)  # mJ
-    # the rigid junction does no work: equal up to the trapezoid rule at 1 ms
+    # the junction in force balance does no work: equal up to the
+    # trapezoid rule at 1 ms
     np.testing.assert_allclose(fibre, pv * 0.1333224, rtol=1e-3)
+
+
+def test_synchronous_beat_balances_septal_and_lateral_work(haemo):
+    h = haemo["sync"]
+    # issue 4: within about +-30 % of each other, and no septal flash
+    assert abs(h.work_lateral_kj_m3 / h.work_septal_kj_m3 - 1.0) < 0.3
+    assert not h.septal_flash
 
 
 def test_lbbb_shifts_work_to_the_lateral_wall_and_lowers_ef(haemo):
@@ -119,11 +126,11 @@ def test_non_physical_parameters_are_rejected(rodero_geometry, model):
     with pytest.raises(ParameterError, match="sigma_pas_kpa"):
         HeartModel.from_geometry(rodero_geometry, sigma_pas_kpa=-1.0)
     with pytest.raises(ParameterError, match=r"onset_ms must lie in \[0, 857\)"):
-        simulate(model, np.full(18, 900.0))
+        simulate(model, np.full(model.n_patches, 900.0))
     with pytest.raises(ParameterError, match="stretch_mesh"):
         HeartModel.from_geometry(rodero_geometry, stretch_mesh=2.0)
 
 
 def test_no_steady_state_raises_with_beat_count_and_residual(model):
     with pytest.raises(ConvergenceError, match=r"after 2 beats.* change by \d"):
-        simulate(model, np.zeros(18), max_beats=2)
+        simulate(model, np.zeros(model.n_patches), max_beats=2)

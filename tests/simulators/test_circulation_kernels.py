@@ -79,13 +79,16 @@ def test_wall_equilibrium_balances_septum_and_fills_the_caps():
         return patch_tension(e, s, d, vw, aref)
 
     vm = np.array([1.8e5, 1.6e5])
-    e, v_s, t_w, c = solve_walls(vm, 30.0, wall, tension, (np.zeros(4), 0.0))
+    e, v_s, y, t_w, c = solve_walls(vm, wall, tension, (np.zeros(4), 0.0, 30.0))
     t_p, _, a_p = tension(e)
     # Newton stops at strain steps below 1e-10: residuals at round-off level
     np.testing.assert_allclose(t_p, t_w[wall], rtol=1e-8)
-    _, a_cap, _ = cap_geometry(np.array([vm[0] - v_s, v_s, vm[1] + v_s]), 30.0)
+    x, a_cap, _ = cap_geometry(np.array([vm[0] - v_s, v_s, vm[1] + v_s]), y)
     np.testing.assert_allclose(np.bincount(wall, a_p, 3), a_cap, rtol=1e-9)
+    # axial and radial force balance of the junction (TriSeg)
     assert abs(t_w[0] * c[0] - t_w[1] * c[1] - t_w[2] * c[2]) < 1e-9 * t_w.max()
+    radial = np.dot(t_w, (y**2 - x**2) / (x**2 + y**2))
+    assert abs(radial) < 1e-8 * t_w.max()
 
 
 def test_circuit_conserves_volume_and_valves_block_backflow():
