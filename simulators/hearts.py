@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
+from simulators.ep.conduction import unit_fibres
 from simulators.ep.ventricles import Ventricles
 from simulators.errors import FieldError, MeshError
 from simulators.fibres.rule_based import helix_fibres
@@ -19,6 +22,7 @@ from simulators.mesh.tetmesh import TetMesh
 logger = logging.getLogger(__name__)
 
 BUILTIN = ("rodero01", "lv-ellipsoid", "biv-ellipsoid")
+FIBRE_FIELDS = ("fibre", "fiber")
 REQUIRED_SETS = ("lv_endo", "lv_epi", "base")
 
 
@@ -85,4 +89,20 @@ def load_heart(
             f"fields {sorted(mesh.cell_data)}"
         )
     mesh = with_coordinates(mesh)
-    return Ventricles(mesh, helix_fibres(mesh, alpha_endo_deg, alpha_epi_deg))
+    return Ventricles(mesh, mesh_fibres(mesh, alpha_endo_deg, alpha_epi_deg))
+
+
+def mesh_fibres(mesh: TetMesh, alpha_endo_deg: float, alpha_epi_deg: float):
+    """The mesh's own cell fibres when it has them, else helix-rule fibres."""
+    for name in FIBRE_FIELDS:
+        if name in mesh.cell_data:
+            fibres = np.asarray(mesh.cell_data[name], dtype=float)
+            if fibres.shape != (mesh.n_cells, 3):
+                raise FieldError(
+                    f"cell field {name!r} has shape {fibres.shape}, expected "
+                    f"({mesh.n_cells}, 3)"
+                )
+            logger.info("using the mesh's own fibres (cell field %r)", name)
+            return unit_fibres(fibres)
+    logger.info("helix fibres %+.0f to %+.0f deg", alpha_endo_deg, alpha_epi_deg)
+    return helix_fibres(mesh, alpha_endo_deg, alpha_epi_deg)

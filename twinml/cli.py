@@ -41,17 +41,30 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="twinml: %(message)s", force=True
     )
-    for noisy in (
-        "distributed",
-        "lightning",
-        "mlflow",
-        "alembic",
-        "numba",
-        "matplotlib",
-    ):
-        logging.getLogger(noisy).setLevel(
-            logging.WARNING if not verbose else logging.INFO
-        )
+    prefixes = ("distributed", "lightning", "mlflow", "alembic", "numba", "matplotlib")
+    for name in prefixes:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def quiet_libraries(verbose: bool = False) -> None:
+    """Keep third-party progress chatter off stderr unless -v is given.
+
+    Dask, Lightning and MLflow configure their own loggers and handlers when
+    imported, so they are imported here first and then quietened, child
+    loggers included; their messages then reach the root handler once.
+    """
+    import distributed  # noqa: F401 - sets its logging up on import
+    import lightning  # noqa: F401
+    import mlflow  # noqa: F401
+
+    level = logging.INFO if verbose else logging.WARNING
+    prefixes = ("distributed", "lightning", "mlflow", "alembic", "numba", "matplotlib")
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in prefixes:
+            log = logging.getLogger(name)
+            log.setLevel(level)
+            log.handlers.clear()
+            log.propagate = True
 
 
 def _fail(err: BaseException) -> None:
@@ -82,16 +95,30 @@ def demo(
     """CRT what-if on the Rodero 01 heart: rank LV lead sites in one call."""
     _setup_logging(verbose, quiet)
     try:
+        from simulators.errors import ParameterError
+
+        # arguments first, so that bad input fails before any heavy work
+        if threads is not None and threads < 1:
+            raise ParameterError(f"--threads must be at least 1, got {threads}")
+        if seed < 0:
+            raise ParameterError(f"--seed must be a non-negative integer, got {seed}")
+        if scheduler is not None and not _looks_like_address(scheduler):
+            raise ParameterError(
+                f"--scheduler must be a Dask scheduler address such as "
+                f"tcp://127.0.0.1:8786, got {scheduler!r}"
+            )
+
         import torch
 
-        from simulators.errors import ParameterError
         from twinml.demo import DemoConfig, run_demo
 
+        quiet_libraries(verbose > 0)
+
         if threads is not None:
-            if threads < 1:
-                raise ParameterError(f"--threads must be at least 1, got {threads}")
             torch.set_num_threads(threads)
         config = DemoConfig.quick(seed) if quick else DemoConfig().with_seed(seed)
+        if quick and out == Path("twinml-out"):
+            out = out / "quick"  # keep the full run's images and MLflow store
         report = run_demo(config, out, scheduler=scheduler, retrain=retrain)
     except typer.Exit:
         raise
@@ -158,8 +185,22 @@ def _simulate(mesh, protocol, lv_lead, rv_lead, vv_delay, av_delay, out) -> dict
 
     from simulators.ep.protocols import PacingPlan
     from simulators.ep.sites import parse_site
+    from simulators.errors import ParameterError
     from simulators.hearts import load_heart
     from simulators.mesh.io import write_vtu
+
+    # arguments first, so that bad input fails before any heavy work
+    PacingPlan(
+        protocol,
+        lv_lead=None if lv_lead is None else 0,
+        rv_lead=None if rv_lead is None else 0,
+        vv_delay_ms=vv_delay,
+        av_delay_ms=av_delay,
+    )
+    vtu = Path(out).resolve()
+    if vtu.is_dir() or vtu.suffix != ".vtu":
+        raise ParameterError(f"--out must be a .vtu file path, got {out}")
+    vtu.parent.mkdir(parents=True, exist_ok=True)
 
     heart = load_heart(mesh)
     lv = None if lv_lead is None else parse_site(heart, lv_lead, "lv")
@@ -169,7 +210,6 @@ def _simulate(mesh, protocol, lv_lead, rv_lead, vv_delay, av_delay, out) -> dict
     )
     act = heart.activate(plan)
     ecg = heart.ecg(act)
-    vtu = Path(out).resolve()
     write_vtu(
         heart.mesh.with_fields(
             point_data={
@@ -194,6 +234,15 @@ def _simulate(mesh, protocol, lv_lead, rv_lead, vv_delay, av_delay, out) -> dict
         "unreachable_nodes": int(np.isnan(act.t_ms).sum()),
         "vtu": str(vtu),
     }
+
+
+def _looks_like_address(address: str) -> bool:
+    """``[tcp|tls|inproc|ucx]://host:port`` or ``host:port``."""
+    scheme, sep, rest = address.partition("://")
+    if sep and scheme not in ("tcp", "tls", "inproc", "ucx", "ws", "wss"):
+        return False
+    host, _, port = (rest if sep else address).rpartition(":")
+    return bool(host) and port.isdigit()
 
 
 def _human_report(r: dict) -> str:

@@ -26,6 +26,7 @@ from scipy.stats import spearmanr
 import simulators
 from simulators.ep.graph_paths import graph_activation, metric_edge_graph
 from simulators.ep.ventricles import PacingPlan, TissueParams, Ventricles
+from simulators.errors import DataError
 from simulators.fibres.rule_based import helix_fibres
 from simulators.mesh.rodero import load_rodero_ventricles
 from simulators.mesh.wheel import cache_dir
@@ -186,10 +187,14 @@ def run_demo(
         edge_attr=_t(feats.edge_attr),
         interp=sparse_tensor(coarse.interp),
     )
+    model = None
     if ckpt.is_file() and not retrain:
-        logger.info("reusing the trained emulator %s", ckpt)
-        model = load_activation_model(ckpt)
-    else:
+        try:
+            model = load_activation_model(ckpt)
+            logger.info("reusing the trained emulator %s", ckpt)
+        except Exception as err:  # noqa: BLE001 - any unusable checkpoint is rebuilt
+            logger.warning("cached emulator unusable (%s); retraining", err)
+    if model is None:
         logger.info("training the emulator on %d solves", len(samples))
         model, _ = train_activation_model(
             graph,
@@ -215,6 +220,10 @@ def run_demo(
     start = time.perf_counter()
     mlvat_pred = surrogate.mlvat(candidates, tissue, config.vv_delay_ms)
     surrogate_s = time.perf_counter() - start
+    if not np.isfinite(mlvat_pred).all():
+        raise DataError(
+            f"the emulator {ckpt} predicts non-finite times; rerun with --retrain"
+        )
     order = np.argsort(mlvat_pred)
     in_sweep = np.isin(candidates, [s["lv_lead"] for s in samples]).sum()
     logger.info(

@@ -25,10 +25,11 @@ V2; 15 mm above the centre) and 5th (V3-V6; 10 mm below) intercostal spaces,
 at the sternal borders, the midclavicular, anterior and mid-axillary lines;
 limb electrodes sit at the shoulders and the left hip, far from the heart.
 
-QRS duration (rule): S(t) = sum over the 12 leads of |d phi / dt|, each lead
-divided by its own peak slope so that no lead near a fast-conducting surface
-drowns the others; the QRS runs from the first to the last time S exceeds 5 %
-of its peak.
+QRS duration (rule): the QRS runs from the first to the last time that any of
+the 12 leads has an absolute slope |d phi / dt| above 5 % of that lead's own
+peak slope. Judging each lead against itself keeps a lead near a fast
+conducting surface from drowning the slow, late (or early, paced) activation
+that other leads see.
 """
 
 from __future__ import annotations
@@ -211,10 +212,10 @@ def pseudo_ecg(
         **{f"V{i}": e[f"V{i}"] - wct for i in range(1, 7)},
     }
 
-    # QRS: where the summed, per-lead normalised slope exceeds 5 % of its peak
+    # QRS: while any lead's slope exceeds 5 % of its own peak
     slopes = np.array([np.abs(np.gradient(v, dt_ms)) for v in leads.values()])
-    slope = (slopes / np.maximum(slopes.max(axis=1, keepdims=True), 1e-300)).sum(axis=0)
-    above = np.flatnonzero(slope > QRS_THRESHOLD * slope.max())
+    peak = np.maximum(slopes.max(axis=1, keepdims=True), 1e-300)
+    above = np.flatnonzero((slopes > QRS_THRESHOLD * peak).any(axis=0))
     onset, offset = t[above[0]], t[above[-1]]
     return ECG(
         t_ms=t, leads=leads, qrs_ms=float(offset - onset),

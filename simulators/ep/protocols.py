@@ -127,6 +127,14 @@ class PacingPlan:
             )
         if self.protocol in ("crt", "lv-pacing") and self.lv_lead is None:
             raise SiteError(f"{self.protocol} needs an LV lead site")
+        if self.lv_lead is not None and self.protocol not in ("crt", "lv-pacing"):
+            raise SiteError(
+                f"{self.protocol} uses no LV lead; drop it or choose crt or lv-pacing"
+            )
+        if self.rv_lead is not None and self.protocol not in ("crt", "rv-pacing"):
+            raise SiteError(
+                f"{self.protocol} uses no RV lead; drop it or choose crt or rv-pacing"
+            )
         if not np.isfinite(self.vv_delay_ms) or abs(self.vv_delay_ms) > 80:
             raise ParameterError(
                 f"vv_delay_ms must lie in [-80, 80] ms, got {self.vv_delay_ms}"

@@ -62,9 +62,11 @@ def parse_site(heart: Ventricles, text: str, role: str = "lv") -> int:
     if kind == "node":
         node = _integer(value, text)
     elif kind == "aha":
+        if role == "rv":
+            raise SiteError(f"{text!r}: AHA segments are LV; an RV lead takes {FORMS}")
         node = _aha_site(heart, _integer(value, text), role)
     elif kind == "xyz":
-        node = _xyz_site(heart, value, text)
+        node = _xyz_site(heart, value, text, role)
     else:
         raise SiteError(f"cannot read lead site {text!r}; expected {FORMS}")
 
@@ -74,7 +76,7 @@ def parse_site(heart: Ventricles, text: str, role: str = "lv") -> int:
             f"lead site {text!r}: node {node} is not in this mesh "
             f"(ids 0..{heart.mesh.n_points - 1})"
         )
-    return heart.check_lv_lead(node) if role == "lv" else int(node)
+    return heart.check_lv_lead(node) if role == "lv" else heart.check_rv_lead(node)
 
 
 def _integer(value: str, text: str) -> int:
@@ -105,8 +107,12 @@ def _aha_site(heart: Ventricles, segment: int, role: str) -> int:
     )
 
 
-def _xyz_site(heart: Ventricles, value: str, text: str) -> int:
-    """Nearest epicardial node to a point in mm, within the snap limit."""
+def _xyz_site(heart: Ventricles, value: str, text: str, role: str) -> int:
+    """Nearest lead-bearing node to a point in mm, within the snap limit.
+
+    An LV lead snaps to the epicardium (coronary veins), an RV lead to the RV
+    endocardium (transvenous).
+    """
     try:
         xyz = np.array([float(v) for v in value.split(",")])
     except ValueError:
@@ -115,11 +121,16 @@ def _xyz_site(heart: Ventricles, value: str, text: str) -> int:
         raise SiteError(
             f"lead site {text!r}: expected xyz:X,Y,Z with three numbers in mm"
         )
-    epi = heart.epicardial_nodes
-    dist, idx = cKDTree(heart.mesh.points[epi]).query(xyz)
+    nodes = (
+        heart.epicardial_nodes if role == "lv" else np.flatnonzero(heart.rv_endo_mask)
+    )
+    surface = "epicardial" if role == "lv" else "RV endocardial"
+    if nodes.size == 0:
+        raise SiteError(f"this mesh has no {surface} nodes for {text!r}")
+    dist, idx = cKDTree(heart.mesh.points[nodes]).query(xyz)
     if dist > SNAP_LIMIT_MM:
         raise SiteError(
-            f"lead site {text!r} lies {dist:.1f} mm from the nearest epicardial node "
+            f"lead site {text!r} lies {dist:.1f} mm from the nearest {surface} node "
             f"(limit {SNAP_LIMIT_MM} mm); is it in mm and on this heart?"
         )
-    return int(epi[idx])
+    return int(nodes[idx])

@@ -214,10 +214,31 @@ class Ventricles:
             )
         if not np.isin(node, self.lv_candidates):
             seg = int(self.aha[node])
+            if not self._node_mask("lv_epi")[node]:
+                where = "it is not on the LV epicardium"
+            elif seg in LV_LEAD_SEGMENTS:
+                where = f"it lies in segment {seg} but touches the RV wall"
+            else:
+                where = f"it lies in segment {seg}"
             raise SiteError(
                 f"LV lead node:{node} is outside the candidate region (LV free-wall "
-                f"epicardium in AHA segments {list(LV_LEAD_SEGMENTS)}); it lies in "
-                f"segment {seg if seg else 'none (not LV)'}"
+                f"epicardium in AHA segments {list(LV_LEAD_SEGMENTS)}); {where}"
+            )
+        return int(node)
+
+    def check_rv_lead(self, node: int) -> int:
+        """Return `node` if an RV lead may sit there (RV endocardium), else raise."""
+        if not self.has_rv:
+            raise SiteError("this mesh has no RV: RV pacing and CRT need one")
+        if not 0 <= node < self.mesh.n_points:
+            raise SiteError(
+                f"RV lead node:{node} is not a node of this mesh "
+                f"(ids 0..{self.mesh.n_points - 1})"
+            )
+        if not self.rv_endo_mask[node]:
+            raise SiteError(
+                f"RV lead node:{node} is not on the RV endocardium (free wall or "
+                "septal side), where a transvenous RV lead sits"
             )
         return int(node)
 
@@ -283,7 +304,10 @@ class Ventricles:
             if right and self.rv_roots is not None:
                 add(self.rv_roots, intrinsic + rv_delay)
         if not nodes:
-            raise SiteError(f"{plan.protocol} on this mesh has no source of activation")
+            raise SiteError(
+                f"{plan.protocol} on this mesh has no source of activation (an LV-only "
+                "mesh has no right bundle: LBBB needs an RV)"
+            )
         return np.concatenate(nodes), np.concatenate(times)
 
     def _purkinje_sources(self, side: str, onset_ms: float) -> tuple:
@@ -304,10 +328,9 @@ class Ventricles:
     def _rv_lead(self, plan: PacingPlan) -> int:
         if not self.has_rv:
             raise SiteError("this mesh has no RV: RV pacing and CRT need one")
-        rv = self.rv_apex if plan.rv_lead is None else int(plan.rv_lead)
-        if not 0 <= rv < self.mesh.n_points:
-            raise SiteError(f"RV lead node:{rv} is not a node of this mesh")
-        return rv
+        return self.check_rv_lead(
+            self.rv_apex if plan.rv_lead is None else plan.rv_lead
+        )
 
     def activate(
         self,

@@ -220,7 +220,8 @@ class MeshReport:
         for name, ids in self.nonfinite_fields.items():
             what = "node" if name.startswith("point") else "cell"
             msg = (
-                f"{name} is not finite (NaN or inf) at {ids.size} {what}s: "
+                f"{name} is undefined (NaN, inf or a zero-length direction) at "
+                f"{ids.size} {what}s: "
                 f"{what} ids {format_ids(ids)}"
             )
             found.append(
@@ -555,12 +556,19 @@ def _nonfinite_rows(arr: np.ndarray) -> np.ndarray:
     return np.flatnonzero(rows)
 
 
+#: Cell fields holding directions: a zero-length row is as undefined as NaN.
+DIRECTION_FIELDS = ("fibre", "fiber", "sheet", "normal")
+
+
 def _nonfinite_fields(mesh: TetMesh) -> dict[str, np.ndarray]:
-    """Non-finite rows of every point and cell field, by field."""
+    """Undefined rows of every field: NaN or inf, and zero-length directions."""
     found = {}
     for where, data in (("point_data", mesh.point_data), ("cell_data", mesh.cell_data)):
         for name, arr in data.items():
             bad = _nonfinite_rows(arr)
+            if name in DIRECTION_FIELDS and np.ndim(arr) == 2:
+                norm = np.linalg.norm(np.nan_to_num(np.asarray(arr, float)), axis=1)
+                bad = np.union1d(bad, np.flatnonzero(norm < 1e-6))
             if bad.size:
                 found[f"{where}[{name!r}]"] = bad
     return found

@@ -78,3 +78,17 @@ def test_training_is_bit_identical_and_reloads_weights_only(tmp_path):
     assert runs[0].data.params["dataset_sha256"] == "abc"
     assert "train_loss" in runs[0].data.metrics
     assert [a.path for a in client.list_artifacts(runs[0].info.run_id)] == ["model.pt"]
+
+
+def test_a_corrupt_checkpoint_is_refused(tmp_path):
+    import pytest
+
+    from simulators.errors import DataError
+
+    _fit(tmp_path, "a")
+    path = tmp_path / "a" / "model.pt"
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2 : len(raw) // 2 + 8] = b"\x00" * 8
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="corrupt"):
+        load_activation_model(path)

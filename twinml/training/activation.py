@@ -11,6 +11,7 @@ count.
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from dataclasses import asdict, dataclass
@@ -21,7 +22,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from simulators.errors import DataError
 from twinml.models.activation_gnn import ActivationGNN
+from twinml.provenance import atomic_write, atomic_write_json, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +90,23 @@ class ActivationModule(L.LightningModule):
             opt, T_max=self.config.epochs
         )
         return [opt], [sched]
+
+
+class _Progress(L.Callback):
+    """Log training progress ten times per fit, at info level."""
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        every = max(1, trainer.max_epochs // 10)
+        epoch = trainer.current_epoch + 1
+        if epoch % every == 0 or epoch == trainer.max_epochs:
+            metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+            logger.info(
+                "epoch %d/%d: train loss %.3f, validation MAE %s ms",
+                epoch,
+                trainer.max_epochs,
+                metrics.get("train_loss", float("nan")),
+                f"{metrics['val_mae_ms']:.2f}" if "val_mae_ms" in metrics else "n/a",
+            )
 
 
 def sparse_tensor(matrix) -> torch.Tensor:
@@ -179,6 +199,7 @@ def train_activation_model(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*sparse.*")
+        warnings.filterwarnings("ignore", ".*LeafSpec.*")
         trainer = L.Trainer(
             max_epochs=config.epochs,
             accelerator="cpu",
@@ -190,6 +211,7 @@ def train_activation_model(
             enable_model_summary=False,
             log_every_n_steps=1,
             num_sanity_val_steps=0,
+            callbacks=[_Progress()],
             check_val_every_n_epoch=max(1, config.epochs // 10),
         )
         trainer.fit(module, train_dl, val_dl)
@@ -197,9 +219,12 @@ def train_activation_model(
     # checkpoint: plain state dict plus the constructor arguments
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     ckpt = {"state_dict": model.state_dict(), "init": model_init_args(model, config, q)}
-    from twinml.provenance import atomic_write
-
+    if trainer.interrupted:
+        raise KeyboardInterrupt("training interrupted; no checkpoint written")
     atomic_write(checkpoint_path, lambda tmp: torch.save(ckpt, tmp))
+    atomic_write_json(
+        _digest_path(checkpoint_path), {"sha256": sha256_file(checkpoint_path)}
+    )
     mlf.experiment.log_artifact(mlf.run_id, str(checkpoint_path))
     mlf.finalize("success")
     logger.info("trained activation emulator: %s", metrics)
@@ -219,11 +244,32 @@ def model_init_args(model: ActivationGNN, config: TrainConfig, q: np.ndarray) ->
 
 
 def load_activation_model(path: Path) -> ActivationGNN:
-    """Rebuild a trained emulator from its checkpoint (``weights_only=True``)."""
+    """Rebuild a trained emulator from its checkpoint (``weights_only=True``).
+
+    The checkpoint's SHA-256 must match the digest written beside it at
+    training time, and every weight must be finite; otherwise `DataError`.
+    """
+    path = Path(path)
+    digest = _digest_path(path)
+    try:
+        recorded = json.loads(digest.read_text())["sha256"]
+    except (OSError, ValueError, KeyError):
+        raise DataError(f"{path} has no valid digest {digest.name}: retrain") from None
+    if sha256_file(path) != recorded:
+        raise DataError(f"{path} does not match its recorded SHA-256: it is corrupt")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     model = ActivationGNN(**ckpt["init"])
     model.load_state_dict(ckpt["state_dict"])
+    bad = [k for k, v in model.state_dict().items() if not torch.isfinite(v).all()]
+    if bad:
+        raise DataError(f"{path} holds non-finite weights in {bad[:3]}: retrain")
     return model.eval()
+
+
+def _digest_path(checkpoint: Path) -> Path:
+    """The JSON file beside a checkpoint that records its SHA-256."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name + ".sha256.json")
 
 
 def _flatten(params: dict, prefix: str = "") -> dict:
