@@ -127,7 +127,9 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> I
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            # this distributed release serves a dashboard even when asked not
+            # to; a free port on 127.0.0.1 keeps it private and conflict-free
+            dashboard_address=":0",
             silence_logs=logging.WARNING,
         ) as cluster,
         Client(cluster) as client,
