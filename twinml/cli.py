@@ -10,7 +10,9 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import typer
 
@@ -20,6 +22,7 @@ app = typer.Typer(
     help="twinml: cardiac digital twins with millisecond what-if answers.",
 )
 logger = logging.getLogger("twinml.cli")
+T = TypeVar("T")
 
 
 @app.callback()
@@ -67,6 +70,26 @@ def quiet_libraries(verbose: bool = False) -> None:
             log.propagate = True
 
 
+def guarded(step: Callable[[], T]) -> T:
+    """Run a command's work; failures become one line and an exit code.
+
+    Exit 2 for bad input (`TwinmlInputError`), 1 otherwise or on Ctrl-C.
+    ``TWINML_DEBUG=1`` re-raises for a full traceback.
+    """
+    try:
+        return step()
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        typer.echo("twinml: interrupted", err=True)
+        raise typer.Exit(1) from None
+    except Exception as err:  # noqa: BLE001 - the CLI maps every failure to a code
+        if os.environ.get("TWINML_DEBUG"):
+            raise
+        _fail(err)
+        raise  # not reached: _fail always exits
+
+
 def _fail(err: BaseException) -> None:
     """One-line reason on stderr and the exit code of the error's class."""
     from simulators.errors import TwinmlInputError
@@ -94,41 +117,9 @@ def demo(
 ) -> None:
     """CRT what-if on the Rodero 01 heart: rank LV lead sites in one call."""
     _setup_logging(verbose, quiet)
-    try:
-        from simulators.errors import ParameterError
-
-        # arguments first, so that bad input fails before any heavy work
-        if threads is not None and threads < 1:
-            raise ParameterError(f"--threads must be at least 1, got {threads}")
-        if seed < 0:
-            raise ParameterError(f"--seed must be a non-negative integer, got {seed}")
-        if scheduler is not None and not _looks_like_address(scheduler):
-            raise ParameterError(
-                f"--scheduler must be a Dask scheduler address such as "
-                f"tcp://127.0.0.1:8786, got {scheduler!r}"
-            )
-
-        import torch
-
-        from twinml.demo import DemoConfig, run_demo
-
-        quiet_libraries(verbose > 0)
-
-        if threads is not None:
-            torch.set_num_threads(threads)
-        config = DemoConfig.quick(seed) if quick else DemoConfig().with_seed(seed)
-        if quick and out == Path("twinml-out"):
-            out = out / "quick"  # keep the full run's images and MLflow store
-        report = run_demo(config, out, scheduler=scheduler, retrain=retrain)
-    except typer.Exit:
-        raise
-    except KeyboardInterrupt:
-        typer.echo("twinml: interrupted", err=True)
-        raise typer.Exit(1) from None
-    except Exception as err:  # noqa: BLE001 - the CLI maps every failure to a code
-        if os.environ.get("TWINML_DEBUG"):
-            raise
-        _fail(err)
+    report = guarded(
+        lambda: _demo(quick, retrain, seed, scheduler, out, threads, verbose)
+    )
     if as_json:
         typer.echo(json.dumps(report))
         return
@@ -160,14 +151,9 @@ def simulate(
 ) -> None:
     """Activate a heart under a protocol; write a VTU and print QRS and TAT."""
     _setup_logging(verbose, quiet)
-    try:
-        report = _simulate(mesh, protocol, lv_lead, rv_lead, vv_delay, av_delay, out)
-    except typer.Exit:
-        raise
-    except Exception as err:  # noqa: BLE001 - the CLI maps every failure to a code
-        if os.environ.get("TWINML_DEBUG"):
-            raise
-        _fail(err)
+    report = guarded(
+        lambda: _simulate(mesh, protocol, lv_lead, rv_lead, vv_delay, av_delay, out)
+    )
     if as_json:
         typer.echo(json.dumps(report))
         return
@@ -234,6 +220,34 @@ def _simulate(mesh, protocol, lv_lead, rv_lead, vv_delay, av_delay, out) -> dict
         "unreachable_nodes": int(np.isnan(act.t_ms).sum()),
         "vtu": str(vtu),
     }
+
+
+def _demo(quick, retrain, seed, scheduler, out, threads, verbose) -> dict:
+    """Check the demo's arguments, then run it."""
+    from simulators.errors import ParameterError
+
+    # arguments first, so that bad input fails before any heavy work
+    if threads is not None and threads < 1:
+        raise ParameterError(f"--threads must be at least 1, got {threads}")
+    if seed < 0:
+        raise ParameterError(f"--seed must be a non-negative integer, got {seed}")
+    if scheduler is not None and not _looks_like_address(scheduler):
+        raise ParameterError(
+            f"--scheduler must be a Dask scheduler address such as "
+            f"tcp://127.0.0.1:8786, got {scheduler!r}"
+        )
+
+    import torch
+
+    from twinml.demo import DemoConfig, run_demo
+
+    quiet_libraries(verbose > 0)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    config = DemoConfig.quick(seed) if quick else DemoConfig().with_seed(seed)
+    if quick and out == Path("twinml-out"):
+        out = out / "quick"  # keep the full run's images and MLflow store
+    return run_demo(config, out, scheduler=scheduler, retrain=retrain)
 
 
 def _looks_like_address(address: str) -> bool:

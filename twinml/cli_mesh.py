@@ -21,7 +21,6 @@ import inspect
 import json
 import logging
 import math
-import os
 import warnings
 from collections.abc import Callable, Iterator
 from enum import Enum
@@ -343,21 +342,13 @@ def _guarded(step: Callable[[], T]) -> T:
 
     Warnings raised on the way are logged, one ``twinml:`` line each.
     """
-    from twinml.cli import _fail
+    from twinml.cli import guarded
 
-    try:
+    def logged() -> T:
         with _warnings_logged():
             return step()
-    except typer.Exit:
-        raise
-    except KeyboardInterrupt:
-        typer.echo("twinml: interrupted", err=True)
-        raise typer.Exit(1) from None
-    except Exception as err:  # noqa: BLE001 - the CLI maps every failure to a code
-        if os.environ.get("TWINML_DEBUG"):
-            raise
-        _fail(err)
-        raise  # not reached: _fail always exits
+
+    return guarded(logged)
 
 
 @contextlib.contextmanager
