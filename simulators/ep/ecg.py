@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulators.errors import FieldError
+from simulators.mesh.laplace import barycentric_gradients
 from simulators.mesh.tetmesh import TetMesh
 
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -137,13 +138,9 @@ def electrode_positions(centre: np.ndarray, frame: np.ndarray) -> dict[str, np.n
 
 def lead_field(mesh: TetMesh, electrodes: dict[str, np.ndarray]) -> np.ndarray:
     """Lead-field rows L_e with phi_e = L_e . V_m, shape (n_electrodes, n_points)."""
-    p = mesh.points[mesh.cells]
-    edges = p[:, 1:] - p[:, :1]
-    vol = np.abs(np.linalg.det(edges)) / 6.0
-    grad = np.empty((mesh.n_cells, 4, 3))
-    grad[:, 1:] = np.linalg.inv(edges).transpose(0, 2, 1)
-    grad[:, 0] = -grad[:, 1:].sum(axis=1)
-    centroid = p.mean(axis=1)
+    vol = np.abs(mesh.signed_volumes())
+    grad = barycentric_gradients(mesh.points, mesh.cells)
+    centroid = mesh.points[mesh.cells].mean(axis=1)
 
     rows = []
     for name in ELECTRODES:

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from simulators.errors import FieldError
+from simulators.mesh.laplace import barycentric_gradients
 from simulators.mesh.tetmesh import TetMesh
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,7 @@ def cell_gradients(points: np.ndarray, cells: np.ndarray, u: np.ndarray) -> np.n
     ndarray of shape (n_cells, 3)
         Constant gradient per cell, units of `u` per mm.
     """
-    p = points[cells]
-    edges = p[:, 1:] - p[:, :1]
-    du = u[cells[:, 1:]] - u[cells[:, :1]]
-    return np.linalg.solve(edges, du[..., None])[..., 0]
+    return np.einsum("ck,cki->ci", u[cells], barycentric_gradients(points, cells))
 
 
 def smooth_cell_vectors(
