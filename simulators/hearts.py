@@ -104,5 +104,4 @@ def mesh_fibres(mesh: TetMesh, alpha_endo_deg: float, alpha_epi_deg: float):
                 )
             logger.info("using the mesh's own fibres (cell field %r)", name)
             return unit_fibres(fibres)
-    logger.info("helix fibres %+.0f to %+.0f deg", alpha_endo_deg, alpha_epi_deg)
     return helix_fibres(mesh, alpha_endo_deg, alpha_epi_deg)

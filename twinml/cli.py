@@ -176,6 +176,10 @@ def _simulate(mesh, protocol, lv_lead, rv_lead, vv_delay, av_delay, out) -> dict
     from simulators.mesh.io import write_vtu
 
     # arguments first, so that bad input fails before any heavy work
+    if vv_delay != 0.0 and protocol != "crt":
+        raise ParameterError(f"--vv-delay applies to crt only, not {protocol}")
+    if av_delay != 120.0 and protocol not in ("crt", "rv-pacing", "lv-pacing"):
+        raise ParameterError(f"--av-delay applies to paced protocols, not {protocol}")
     PacingPlan(
         protocol,
         lv_lead=None if lv_lead is None else 0,
@@ -229,8 +233,8 @@ def _demo(quick, retrain, seed, scheduler, out, threads, verbose) -> dict:
     # arguments first, so that bad input fails before any heavy work
     if threads is not None and threads < 1:
         raise ParameterError(f"--threads must be at least 1, got {threads}")
-    if seed < 0:
-        raise ParameterError(f"--seed must be a non-negative integer, got {seed}")
+    if not 0 <= seed < 2**32:
+        raise ParameterError(f"--seed must lie in 0..{2**32 - 1}, got {seed}")
     if scheduler is not None and not _looks_like_address(scheduler):
         raise ParameterError(
             f"--scheduler must be a Dask scheduler address such as "

@@ -301,7 +301,9 @@ def run_demo(
         "qlv_best_ms": heart.qlv_ms(lbbb, int(sites[best])),
         "sweep_dir": str(sweep_dir),
         "model": str(ckpt),
-        "mlflow_db": str(out_dir / "mlflow.db"),
+        "mlflow_db": str(out_dir / "mlflow.db")
+        if (out_dir / "mlflow.db").is_file()
+        else None,
     }
 
 

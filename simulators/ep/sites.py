@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 #: Farthest an ``xyz:`` site may lie from the epicardium, mm.
 SNAP_LIMIT_MM = 5.0
 
-FORMS = "node:ID, aha:N, xyz:X,Y,Z (mm), rv-apex or rv-septum"
+FORMS = {
+    "lv": "node:ID, aha:N or xyz:X,Y,Z (mm, snapped to the epicardium)",
+    "rv": "node:ID, xyz:X,Y,Z (mm, snapped to the RV endocardium), rv-apex, rv-septum",
+}
 
 
 def parse_site(heart: Ventricles, text: str, role: str = "lv") -> int:
@@ -54,7 +57,7 @@ def parse_site(heart: Ventricles, text: str, role: str = "lv") -> int:
     # named RV sites
     if kind in ("rv-apex", "rv-septum") and not value:
         if role == "lv":
-            raise SiteError(f"{text!r} is an RV site; an LV lead takes {FORMS}")
+            raise SiteError(f"{text!r} is an RV site; an LV lead takes {FORMS['lv']}")
         node = heart.rv_apex if kind == "rv-apex" else heart.rv_septum
         if node is None:
             raise SiteError(f"this mesh has no RV, so {text!r} does not exist")
@@ -63,12 +66,14 @@ def parse_site(heart: Ventricles, text: str, role: str = "lv") -> int:
         node = _integer(value, text)
     elif kind == "aha":
         if role == "rv":
-            raise SiteError(f"{text!r}: AHA segments are LV; an RV lead takes {FORMS}")
+            raise SiteError(
+                f"{text!r}: AHA segments are LV; an RV lead takes {FORMS['rv']}"
+            )
         node = _aha_site(heart, _integer(value, text), role)
     elif kind == "xyz":
         node = _xyz_site(heart, value, text, role)
     else:
-        raise SiteError(f"cannot read lead site {text!r}; expected {FORMS}")
+        raise SiteError(f"cannot read lead site {text!r}; expected {FORMS[role]}")
 
     # range and region
     if not 0 <= node < heart.mesh.n_points:
