@@ -24,13 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from simulators.circulation.circuit import (
-    atrial_activation,
-    pressures,
-    volume_rates,
-)
+from simulators.circulation import kernels
+from simulators.circulation.circuit import atrial_activation, pressures
 from simulators.circulation.heart import HeartModel
-from simulators.circulation.patch import contractile_rate
 from simulators.errors import ConvergenceError, ParameterError
 
 logger = logging.getLogger(__name__)
@@ -173,17 +169,8 @@ def simulate(
     onset = _check_onsets(model, onset_ms)
     period = model.circuit.period_ms
     v = _start_state(model, v_start_ml)
-    warm = {"guess": None}
-
-    def rhs(t, y):
-        f_act = model.activation(t, onset)
-        state = model.ventricles(y[0], y[1], f_act, y[8:], warm["guess"])
-        warm["guess"] = state.guess
-        a = atrial_activation(t, model.circuit)
-        dv = volume_rates(y[:8], state.p_lv, state.p_rv, a, model.circuit)
-        return np.concatenate([dv, contractile_rate(np.exp(state.e), y[8:], sarc)])
-
-    sarc = model.sarcomere
+    kernel = _Kernel(model, onset, v)
+    rhs = kernel.rhs
 
     # beat loop: stop when the start-of-beat state repeats
     residual, step = np.inf, None
@@ -209,7 +196,7 @@ def simulate(
     # record one more beat from the periodic state
     t = np.linspace(0.0, period, int(round(period / dt_ms)) + 1)
     sol = _one_beat(rhs, v, period, t)
-    return _record(model, onset, t, sol.y.T, beat + 1, residual)
+    return _record(model, kernel, onset, t, sol.y.T, beat + 1, residual)
 
 
 def _start_state(model: HeartModel, v_start_ml: np.ndarray | None) -> np.ndarray:
@@ -255,25 +242,47 @@ def _one_beat(rhs, v: np.ndarray, period: float, t_eval: np.ndarray | None, rtol
         rhs, (0.0, period), v, method="LSODA", t_eval=t_eval, rtol=rtol,
         atol=10 * rtol, max_step=10.0,
     )  # fmt: skip
-    if not sol.success:
-        raise ConvergenceError(f"integration of a beat failed: {sol.message}")
+    if not sol.success or not np.isfinite(sol.y).all():
+        raise ConvergenceError(
+            f"integration of a beat failed: {sol.message} (a wall equilibrium "
+            "that does not converge gives NaN rates; check the patch parameters)"
+        )
     return sol
 
 
-def _record(model, onset, t, states, n_beats, residual) -> Beat:
+class _Kernel:
+    """The compiled right-hand side of one model under one set of onsets.
+
+    The wall solve warm-starts from the previous call; the first guess
+    comes from a cold solve of the reference (`HeartModel.ventricles`).
+    """
+
+    def __init__(self, model: HeartModel, onset: np.ndarray, v: np.ndarray):
+        self.pat, self.wall, self.s = kernels.pack(model, onset)
+        f_act = model.activation(0.0, onset)
+        cold = model.ventricles(v[0], v[1], f_act, v[8:])
+        self.guess = np.concatenate([cold.e, [cold.v_s_mm3, cold.y_mm]])
+
+    def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
+        return kernels.rhs(t, y, self.pat, self.wall, self.s, self.guess)
+
+
+def _record(model, kernel, onset, t, states, n_beats, residual) -> Beat:
     """Pressures, strains and stresses along a beat's samples."""
     n_t, n = len(t), model.n_patches
     p = np.empty((n_t, 8))
     strain, stress, v_s = np.empty((n_t, n)), np.empty((n_t, n)), np.empty(n_t)
-    guess = None
     ls_c = states[:, 8:]
+    args = (kernel.pat, kernel.wall, kernel.s, kernel.guess)
     for i in range(n_t):
-        f_act = model.activation(t[i], onset)
-        s = model.ventricles(states[i, 0], states[i, 1], f_act, ls_c[i], guess)
-        guess = s.guess
+        p_lv, p_rv, ok = kernels.wall_state(t[i], states[i], *args, stress[i])
+        if not ok:
+            raise ConvergenceError(
+                f"wall equilibrium failed at t = {t[i]:.1f} ms of the recorded beat"
+            )
         a = atrial_activation(t[i], model.circuit)
-        p[i] = pressures(states[i, :8], s.p_lv, s.p_rv, a, model.circuit)
-        strain[i], stress[i], v_s[i] = s.e, s.sigma_kpa, s.v_s_mm3 / 1000.0
+        p[i] = pressures(states[i, :8], p_lv, p_rv, a, model.circuit)
+        strain[i], v_s[i] = kernel.guess[:n], kernel.guess[n] / 1000.0
     return Beat(
         t, states[:, :8], p, strain, stress, v_s, n_beats, residual, onset,
         model.v_rvot_ml, ls_c,
