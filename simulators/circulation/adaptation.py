@@ -208,7 +208,9 @@ class CRTResponse:
     ``acute``: ``d_dpdt_max_pct`` (%), ``d_work_diff_pct`` (points of the
     work difference), ``d_ef_points``; ``chronic``: ``d_lvesv_pct`` and
     ``d_lvedv_pct`` (%, negative when the LV shrinks) and ``responder``
-    (``d_lvesv_pct <= -15``, the echo criterion).
+    (``d_lvesv_pct <= -15``, the echo criterion). ``beats`` holds the
+    three steady-state beats (``lbbb``, ``acute``, ``adapted``) for PV
+    loops; ``adapted`` the remodelled CRT heart.
     """
 
     acute: dict
@@ -216,6 +218,8 @@ class CRTResponse:
     lbbb: Haemodynamics
     crt_acute: Haemodynamics
     crt_adapted: Haemodynamics
+    beats: dict | None = None
+    adapted: Adapted | None = None
 
 
 def crt_response(
@@ -259,7 +263,8 @@ def crt_response(
         "d_lvedv_pct": 100.0 * (h2.edv_ml / h0.edv_ml - 1.0),
         "responder": bool(d_esv <= RESPONDER_LVESV_PCT),
     }
-    return CRTResponse(acute, chronic, h0, h1, h2)
+    beats = {"lbbb": lbbb.beat, "acute": acute_beat, "adapted": crt.beat}
+    return CRTResponse(acute, chronic, h0, h1, h2, beats, crt)
 
 
 def adapt_to_lbbb(
