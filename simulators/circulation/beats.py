@@ -25,7 +25,11 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from simulators.circulation import kernels
-from simulators.circulation.circuit import atrial_activation, pressures
+from simulators.circulation.circuit import (
+    COMPARTMENTS,
+    atrial_activation,
+    pressures,
+)
 from simulators.circulation.heart import HeartModel
 from simulators.errors import ConvergenceError, ParameterError
 
@@ -242,6 +246,14 @@ def _one_beat(rhs, v: np.ndarray, period: float, t_eval: np.ndarray | None, rtol
         rhs, (0.0, period), v, method="LSODA", t_eval=t_eval, rtol=rtol,
         atol=10 * rtol, max_step=10.0,
     )  # fmt: skip
+    empty = np.flatnonzero((sol.y[:8] <= 0).any(axis=1))
+    if empty.size:
+        names = [COMPARTMENTS[k] for k in empty]
+        raise ConvergenceError(
+            f"compartments {names} emptied during a beat (volume <= 0 mL): the "
+            "heart or circulation left the physiological range; check the patch "
+            "and circuit parameters"
+        )
     if not sol.success or not np.isfinite(sol.y).all():
         raise ConvergenceError(
             f"integration of a beat failed: {sol.message} (a wall equilibrium "

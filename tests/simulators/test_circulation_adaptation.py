@@ -1,5 +1,7 @@
 """Adaptation kernels (fast) and remodelling of the real heart (slow)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -7,7 +9,6 @@ from simulators.circulation.adaptation import (
     SetPoints,
     adapt,
     adaptation_step,
-    crt_response,
     set_points,
 )
 from simulators.circulation.beats import simulate
@@ -34,49 +35,29 @@ def test_set_points_must_be_positive():
 
 @pytest.fixture(scope="module")
 def healthy(rodero_heart):
-    from simulators.ep.protocols import PacingPlan
-
+    """The calibrated healthy heart and its synchronous steady beat."""
     g = heart_geometry(rodero_heart.mesh, rodero_heart.aha)
     model = HeartModel.from_geometry(g, sigma_act_kpa=62.0)
-    lbbb = rodero_heart.activate(PacingPlan("lbbb"))
-    cand = rodero_heart.lv_candidates
-    sites = {
-        "good": cand[np.argmax(lbbb.t_ms[cand])],
-        "poor": cand[np.argmin(lbbb.t_ms[cand])],
-    }
-    onsets = {
-        k: patch_onsets(
-            rodero_heart.activate(PacingPlan("crt", lv_lead=int(n))).t_ms,
-            g.node_patch,
-            g.n_patches,
-        )
-        for k, n in sites.items()
-    }
-    onsets["lbbb"] = patch_onsets(lbbb.t_ms, g.node_patch, g.n_patches)
-    sync = np.zeros(g.n_patches)
-    beat = simulate(model, sync)
-    return model, onsets, beat
+    return model, simulate(model, np.zeros(g.n_patches))
 
 
-@pytest.mark.slow
-def test_healthy_heart_stays_put_and_an_overgrown_patch_returns(healthy):
-    model, _, beat = healthy
-    target = set_points(beat)
-    out = adapt(model, np.zeros(model.n_patches), target, beat, max_steps=2)
-    assert out.max_change < 0.005  # the set-points are this beat's loads
+def test_healthy_heart_stays_put(healthy):
+    model, beat = healthy
+    out = adapt(model, np.zeros(model.n_patches), set_points(beat), beat, max_steps=3)
+    # the set-points are this beat's loads: only the steady-state
+    # tolerance of the re-beaten heart (1 mL) moves the sensed loads
+    assert out.converged and out.max_change < 0.005
+    np.testing.assert_allclose(out.model.v_wall_ml, model.v_wall_ml, rtol=0.01)
+
+
+def test_an_overgrown_patch_returns_toward_its_set_point(healthy):
+    model, beat = healthy
     k = int(np.argmax(model.v_wall_ml * (model.wall == 0)))
     v = model.v_wall_ml.copy()
     v[k] *= 1.3
-    grown = HeartModel(**{**model.__dict__, "v_wall_ml": v})
-    out = adapt(grown, np.zeros(model.n_patches), target, max_steps=6)
-    assert out.model.v_wall_ml[k] < v[k]
-
-
-@pytest.mark.slow
-def test_lbbb_dilates_and_crt_at_a_late_site_shrinks_more(healthy):
-    model, on, _ = healthy
-    good = crt_response(model, on["lbbb"], on["good"])
-    poor = crt_response(model, on["lbbb"], on["poor"])
-    assert good.lbbb.edv_ml > 130.0  # healthy EDV 121 mL: LBBB dilates
-    assert good.chronic["d_lvesv_pct"] < poor.chronic["d_lvesv_pct"]
-    assert good.acute["d_work_diff_pct"] < poor.acute["d_work_diff_pct"]
+    grown = replace(model, v_wall_ml=v)
+    out = adapt(grown, np.zeros(model.n_patches), set_points(beat), max_steps=30)
+    # the thick patch carries less stress, so it thins; it closes at
+    # least half of its 30 % excess in 30 steps (gain 0.15 per step)
+    excess = out.model.v_wall_ml[k] / model.v_wall_ml[k] - 1.0
+    assert 0.0 <= excess < 0.15
