@@ -12,7 +12,7 @@ from simulators.circulation.adaptation import (
     set_points,
 )
 from simulators.circulation.beats import simulate
-from simulators.circulation.geometry import heart_geometry, patch_onsets
+from simulators.circulation.geometry import heart_geometry
 from simulators.circulation.heart import HeartModel
 from simulators.errors import ParameterError
 
