@@ -36,6 +36,7 @@ test-all: $(TEST)
 
 bench: $(BENCH)
 	$(BIN)/python experiments/benchmarks/eikonal.py
+	$(BIN)/python experiments/benchmarks/circulation.py
 
 lint: $(TEST)
 	$(BIN)/ruff check .

@@ -31,9 +31,11 @@ def main() -> None:
 
 
 def _register_subcommands() -> None:
+    from twinml.cli_circulation import crt
     from twinml.cli_mesh import mesh_app
 
     app.add_typer(mesh_app, name="mesh")
+    app.command("crt")(crt)
 
 
 _register_subcommands()
@@ -145,14 +147,29 @@ def simulate(
     out: Path = typer.Option(
         Path("twinml-out/activation.vtu"), "--out", help="VTU written."
     ),
+    haemodynamics: bool = typer.Option(
+        False, "--haemodynamics", help="Beat the heart; PV loops PNG beside the VTU."
+    ),
+    contractility: float | None = typer.Option(
+        None, "--contractility", help="Active stress, times the healthy heart's."
+    ),
+    stiffness: float | None = typer.Option(
+        None, "--stiffness", help="Passive stress, times the healthy heart's."
+    ),
+    heart_rate: float | None = typer.Option(
+        None, "--heart-rate", help="Heart rate, bpm (default 70)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True),
     quiet: bool = typer.Option(False, "-q", "--quiet"),
 ) -> None:
     """Activate a heart under a protocol; write a VTU and print QRS and TAT."""
     _setup_logging(verbose, quiet)
+    circulation = (haemodynamics, contractility, stiffness, heart_rate)
     report = guarded(
-        lambda: _simulate(mesh, protocol, lv_lead, rv_lead, vv_delay, av_delay, out)
+        lambda: _simulate(
+            mesh, protocol, lv_lead, rv_lead, vv_delay, av_delay, out, circulation
+        )
     )
     if as_json:
         typer.echo(json.dumps(report))
@@ -163,10 +180,25 @@ def simulate(
         f"septal-lateral delay {report['septal_lateral_delay_ms']:.1f} ms; "
         f"wrote {report['vtu']}"
     )
+    if haemodynamics:
+        typer.echo(
+            f"  EDV {report['edv_ml']:.1f} mL, ESV {report['esv_ml']:.1f} mL, EF "
+            f"{report['ef_pct']:.1f} %, CO {report['co_l_min']:.2f} L/min, MAP "
+            f"{report['map_mmhg']:.1f} mmHg, dP/dtmax "
+            f"{report['dpdt_max_mmhg_s']:.0f} mmHg/s, work difference "
+            f"{report['work_diff_pct']:.1f} %; wrote {report['pv_png']}"
+        )
 
 
-def _simulate(mesh, protocol, lv_lead, rv_lead, vv_delay, av_delay, out) -> dict:
-    """Build the heart, activate it, write the VTU and return the report."""
+def _simulate(
+    mesh, protocol, lv_lead, rv_lead, vv_delay, av_delay, out, circulation=None
+) -> dict:
+    """Build the heart, activate it, write the VTU and return the report.
+
+    ``circulation`` is ``(haemodynamics, contractility, stiffness,
+    heart_rate)`` from the command line; with ``haemodynamics`` the heart
+    also beats (`twinml.cli_circulation.simulate_haemodynamics`).
+    """
     import numpy as np
 
     from simulators.ep.protocols import PacingPlan
@@ -174,8 +206,16 @@ def _simulate(mesh, protocol, lv_lead, rv_lead, vv_delay, av_delay, out) -> dict
     from simulators.errors import ParameterError
     from simulators.hearts import load_heart
     from simulators.mesh.io import write_vtu
+    from twinml.cli_circulation import circulation_options, simulate_haemodynamics
+    from twinml.provenance import atomic_write
 
     # arguments first, so that bad input fails before any heavy work
+    haemo, *factors = (False, None, None, None) if circulation is None else circulation
+    if not haemo and any(f is not None for f in factors):
+        raise ParameterError(
+            "--contractility, --stiffness and --heart-rate need --haemodynamics"
+        )
+    options = circulation_options(*factors) if haemo else None
     if vv_delay != 0.0 and protocol != "crt":
         raise ParameterError(f"--vv-delay applies to crt only, not {protocol}")
     if av_delay != 120.0 and protocol not in ("crt", "rv-pacing", "lv-pacing"):
@@ -198,7 +238,10 @@ def _simulate(mesh, protocol, lv_lead, rv_lead, vv_delay, av_delay, out) -> dict
     plan = PacingPlan(
         protocol, lv_lead=lv, rv_lead=rv, vv_delay_ms=vv_delay, av_delay_ms=av_delay
     )
-    act = heart.activate(plan)
+    if options is None:
+        act, extra, png = heart.activate(plan), {}, None
+    else:
+        act, extra, png = simulate_haemodynamics(heart, plan, options)
     ecg = heart.ecg(act)
     write_vtu(
         heart.mesh.with_fields(
@@ -210,6 +253,9 @@ def _simulate(mesh, protocol, lv_lead, rv_lead, vv_delay, av_delay, out) -> dict
         ),
         vtu,
     )
+    if png is not None:
+        pv = vtu.with_name(f"{vtu.stem}-pv.png")
+        extra["pv_png"] = str(atomic_write(pv, lambda tmp: tmp.write_bytes(png)))
     return {
         "protocol": protocol,
         "qrs_ms": ecg.qrs_ms,
@@ -223,6 +269,7 @@ def _simulate(mesh, protocol, lv_lead, rv_lead, vv_delay, av_delay, out) -> dict
         else f"node:{heart.rv_apex if rv is None else rv}",
         "unreachable_nodes": int(np.isnan(act.t_ms).sum()),
         "vtu": str(vtu),
+        **extra,
     }
 
 

@@ -195,7 +195,7 @@ def simulate(
             f"volumes still change by {residual:.3g} mL per beat (tolerance "
             f"{tol_ml} mL)"
         )
-    logger.info("steady state after %d beats (%.3g mL)", beat, residual)
+    logger.debug("steady state after %d beats (%.3g mL)", beat, residual)
 
     # record one more beat from the periodic state
     t = np.linspace(0.0, period, int(round(period / dt_ms)) + 1)
