@@ -221,10 +221,7 @@ def train_activation_model(
     ckpt = {"state_dict": model.state_dict(), "init": model_init_args(model, config, q)}
     if trainer.interrupted:
         raise KeyboardInterrupt("training interrupted; no checkpoint written")
-    atomic_write(checkpoint_path, lambda tmp: torch.save(ckpt, tmp))
-    atomic_write_json(
-        _digest_path(checkpoint_path), {"sha256": sha256_file(checkpoint_path)}
-    )
+    save_checkpoint(checkpoint_path, ckpt)
     mlf.experiment.log_artifact(mlf.run_id, str(checkpoint_path))
     mlf.finalize("success")
     logger.info("trained activation emulator: %s", metrics)
@@ -250,6 +247,27 @@ def load_activation_model(path: Path) -> ActivationGNN:
     training time, and every weight must be finite; otherwise `DataError`.
     """
     path = Path(path)
+    ckpt = read_checkpoint(path)
+    model = ActivationGNN(**ckpt["init"])
+    model.load_state_dict(ckpt["state_dict"])
+    bad = [k for k, v in model.state_dict().items() if not torch.isfinite(v).all()]
+    if bad:
+        raise DataError(f"{path} holds non-finite weights in {bad[:3]}: retrain")
+    return model.eval()
+
+
+def save_checkpoint(path: Path, ckpt: dict) -> None:
+    """Write a checkpoint and its SHA-256 digest beside it, atomically."""
+    atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
+    atomic_write_json(_digest_path(path), {"sha256": sha256_file(path)})
+
+
+def read_checkpoint(path: Path) -> dict:
+    """A checkpoint whose SHA-256 matches its digest (``weights_only=True``).
+
+    Raises `DataError` when the digest is missing or does not match.
+    """
+    path = Path(path)
     digest = _digest_path(path)
     try:
         recorded = json.loads(digest.read_text())["sha256"]
@@ -257,13 +275,7 @@ def load_activation_model(path: Path) -> ActivationGNN:
         raise DataError(f"{path} has no valid digest {digest.name}: retrain") from None
     if sha256_file(path) != recorded:
         raise DataError(f"{path} does not match its recorded SHA-256: it is corrupt")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    model = ActivationGNN(**ckpt["init"])
-    model.load_state_dict(ckpt["state_dict"])
-    bad = [k for k, v in model.state_dict().items() if not torch.isfinite(v).all()]
-    if bad:
-        raise DataError(f"{path} holds non-finite weights in {bad[:3]}: retrain")
-    return model.eval()
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _digest_path(checkpoint: Path) -> Path:

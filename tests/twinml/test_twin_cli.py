@@ -1,0 +1,106 @@
+"""``twinml twin new|show|params`` through typer's test runner."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+from typer.testing import CliRunner
+
+from simulators.mesh.biv import biv_ellipsoid
+from simulators.mesh.io import write_vtu
+from twinml.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args):
+    return runner.invoke(app, ["twin", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def coarse_mesh(tmp_path_factory):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        mesh = biv_ellipsoid(h_mm=4.0, rv_wall_mm=4.0)
+    path = tmp_path_factory.mktemp("mesh") / "biv4.vtu"
+    write_vtu(mesh, path)
+    return path
+
+
+def test_new_then_show_round_trip(coarse_mesh, tmp_path):
+    obs = tmp_path / "obs.json"
+    obs.write_text(json.dumps({"schema_version": 1, "qrs_ms": 160}))
+    made = _run(
+        "new",
+        "--mesh",
+        coarse_mesh,
+        "--param",
+        "cv_scale=0.8",
+        "--param",
+        "lv_lead=aha:5",
+        "--param",
+        "scar_radius_mm=12",
+        "--observations",
+        obs,
+        "-o",
+        tmp_path / "t",
+        "--json",
+        "-q",
+    )
+    shown = _run("show", tmp_path / "t", "--json")
+
+    assert made.exit_code == 0, made.output
+    assert shown.exit_code == 0, shown.output
+    report = json.loads(shown.stdout)
+    assert report == json.loads(made.stdout)
+    assert report["parameters"]["cv_scale"] == 0.8
+    assert report["protocol"]["lv_lead"] == "aha:5"
+    assert report["scar"]["radius_mm"] == 12.0
+    assert report["observations"]["qrs_ms"] == 160.0
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == [
+        "mesh.vtu",
+        "observations.json",
+        "provenance.json",
+        "twin.json",
+    ]
+    assert "scar: radius_mm=12.0" in _run("show", tmp_path / "t").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--param", "cv=1"], "unknown twin parameter 'cv'"),
+        (["--param", "stiffness=9"], r"stiffness must lie in \[0.5, 6\]"),
+        (["--param", "stiffness"], "--param takes NAME=VALUE"),
+        (["--observations", "missing.json"], "--observations: no file"),
+    ],
+)
+def test_new_refuses_bad_input_with_exit_2(coarse_mesh, tmp_path, args, match):
+    result = _run("new", "--mesh", coarse_mesh, *args, "-o", tmp_path / "t")
+
+    assert result.exit_code == 2
+    assert result.output.startswith("twinml: error:")
+    assert pytest.importorskip("re").search(match, result.output)
+    assert not (tmp_path / "t").exists()
+
+
+def test_new_refuses_an_unknown_mesh(tmp_path):
+    result = _run("new", "--mesh", "no-such-heart", "-o", tmp_path / "t")
+
+    assert result.exit_code == 2 and "no mesh 'no-such-heart'" in result.output
+
+
+def test_show_names_the_missing_folder(tmp_path):
+    result = _run("show", tmp_path / "none")
+
+    assert result.exit_code == 2 and "no twin folder" in result.output
+
+
+def test_params_lists_units_and_ranges():
+    result = _run("params", "--json")
+
+    rows = {r["name"]: r for r in json.loads(result.stdout)["parameters"]}
+    assert rows["vv_delay_ms"]["range"] == [-80.0, 80.0]
+    assert rows["v_fibre_mm_ms"]["unit"] == "mm/ms"
