@@ -32,12 +32,14 @@ def main() -> None:
 
 def _register_subcommands() -> None:
     from twinml.cli_circulation import crt
+    from twinml.cli_heads import diagnose
     from twinml.cli_mesh import mesh_app
     from twinml.cli_twin import twin_app
 
     app.add_typer(mesh_app, name="mesh")
     app.add_typer(twin_app, name="twin")
     app.command("crt")(crt)
+    app.command("diagnose")(diagnose)
 
 
 _register_subcommands()

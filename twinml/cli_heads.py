@@ -1,0 +1,170 @@
+"""``twinml diagnose``: diagnosis, risk and explanations from measurements.
+
+The command `diagnose` is registered on the main command with
+``app.command("diagnose")(diagnose)``. It applies the heads
+fitted on the virtual heart-failure cohort (`twinml.heads.cohort`) to a
+patient's clinic measurements (a JSON object of `FEATURES`, or a list of
+them, or ``{"patients": [...]}``). Missing measurements are filled with
+the cohort's medians and flagged; unknown keys are refused. The risk comes
+from the virtual cohort's assumed hazard (its data card), not from a
+clinical study. Exit 0 on success, 2 on bad input, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import typer
+
+logger = logging.getLogger("twinml.cli.heads")
+
+RISK_NOTE = (
+    "risk from the virtual cohort's assumed hazard (twinml/data/"
+    "hf_cohort.card.json), not a clinical risk estimate"
+)
+#: The file of a twin folder that holds clinic observations.
+TWIN_OBSERVATIONS = "observations.json"
+
+
+def read_measurements(path: Path) -> list[dict]:
+    """Patients' measurements from a JSON file, refused with the reason."""
+    from twinml.heads.checks import FeatureError
+    from twinml.heads.cohort import FEATURES
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise FeatureError(f"no measurements file {path}") from None
+    except json.JSONDecodeError as err:
+        raise FeatureError(f"{path} is not JSON: {err}") from None
+    patients = data.get("patients", data) if isinstance(data, dict) else data
+    patients = [patients] if isinstance(patients, dict) else patients
+    if not isinstance(patients, list) or not patients:
+        raise FeatureError(f"{path}: expected an object of measurements or a list")
+    for i, p in enumerate(patients):
+        if not isinstance(p, dict):
+            raise FeatureError(f"{path}: patient {i} is not an object")
+        unknown = sorted(set(p) - set(FEATURES))
+        if unknown:
+            raise FeatureError(
+                f"patient {i}: unknown measurements {unknown}; expected keys "
+                f"from {list(FEATURES)} (units in the names)"
+            )
+        bad = [k for k, v in p.items()
+               if v is not None and not isinstance(v, int | float)]  # fmt: skip
+        if bad:
+            raise FeatureError(f"patient {i}: non-numeric values for {bad}")
+    return patients
+
+
+def twin_measurements(twin: Path) -> Path:
+    """The observations file of a twin folder, or a refusal naming why."""
+    from twinml.heads.checks import FeatureError
+
+    obs = Path(twin) / TWIN_OBSERVATIONS
+    if not Path(twin).is_dir():
+        raise FeatureError(f"--twin {twin} is not a folder")
+    if not obs.exists():
+        raise FeatureError(
+            f"twin folder {twin} holds no observations ({TWIN_OBSERVATIONS}); "
+            "twin folders do not record clinic measurements yet: pass "
+            "--measurements FILE instead"
+        )
+    return obs
+
+
+def diagnose_patients(patients: list[dict], plots: Path | None = None) -> dict:
+    """Diagnosis, risk and explanations of each patient (JSON-ready)."""
+    import numpy as np
+
+    from twinml.heads.cohort import FEATURES, cached_cohort_heads
+
+    heads = cached_cohort_heads()
+    cols = {k: np.array([_num(p.get(k)) for p in patients]) for k in FEATURES}
+    hf = heads.hf.explain(cols)
+    phen = heads.phenotype.explain(cols)
+    prog = heads.prognosis.explain(cols)
+    out = {
+        "risk_note": RISK_NOTE,
+        "time_unit": "months",
+        "patients": [
+            {"hf": a, "phenotype": b, "prognosis": c}
+            for a, b, c in zip(hf, phen, prog, strict=True)
+        ],
+    }
+    if plots is not None:
+        out["plots"] = [str(p) for p in _render(heads, out["patients"], plots)]
+    return out
+
+
+def _num(value) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _render(heads, patients: list[dict], folder: Path) -> list[Path]:
+    """Shape functions, contributions and calibration as PNG files."""
+    from twinml.heads import plots
+    from twinml.heads.cohort import calibration
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [
+        plots.plot_shape_functions(heads.hf, folder / "shape_hf.png",
+                                   "HF log-odds shape functions", output=1),
+        plots.plot_shape_functions(heads.prognosis, folder / "shape_risk.png",
+                                   "log-hazard shape functions (virtual cohort)"),
+        plots.plot_calibration(calibration(heads), folder / "calibration_hf.png",
+                               "HF yes/no, 5-fold out-of-fold"),
+    ]  # fmt: skip
+    for i, p in enumerate(patients):
+        paths.append(
+            plots.plot_contributions(
+                p["hf"], folder / f"patient{i}_hf.png", f"patient {i}: HF"
+            )
+        )
+        paths.append(
+            plots.plot_contributions(
+                p["prognosis"], folder / f"patient{i}_risk.png", f"patient {i}: risk"
+            )
+        )
+    return paths  # fmt: skip
+
+
+def diagnose(
+    measurements: Path | None = typer.Option(
+        None, "--measurements", help="Clinic measurements as JSON."
+    ),
+    twin: Path | None = typer.Option(
+        None, "--twin", help="A twin folder holding observations.json."
+    ),
+    plots: Path | None = typer.Option(
+        None, "--plots", help="Folder for PNG plots (shape functions, ...)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Diagnosis (HF yes/no, phenotype), risk and per-feature explanations."""
+    from twinml.cli import guarded
+    from twinml.heads.checks import FeatureError
+
+    def step() -> dict:
+        if (measurements is None) == (twin is None):
+            raise FeatureError("give exactly one of --measurements FILE or --twin DIR")
+        path = measurements if twin is None else twin_measurements(twin)
+        return diagnose_patients(read_measurements(path), plots)
+
+    result = guarded(step)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    for i, p in enumerate(result["patients"]):
+        hf, ph, pr = p["hf"], p["phenotype"], p["prognosis"]
+        top = sorted(pr["features"].items(), key=lambda kv: -abs(kv[1]["contribution"]))
+        typer.echo(
+            f"patient {i}: HF {hf['probabilities'].get('1', 0):.0%}, phenotype "
+            f"{ph['prediction']}, hazard ratio {pr['hazard_ratio']:.2f} "
+            f"(top: {', '.join(k for k, _ in top[:3])})"
+        )
+        if pr["out_of_training_range"]:
+            typer.echo(f"  outside the cohort's range: {pr['out_of_training_range']}")
+    typer.echo(f"note: {RISK_NOTE}")
