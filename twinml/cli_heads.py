@@ -59,20 +59,48 @@ def read_measurements(path: Path) -> list[dict]:
     return patients
 
 
-def twin_measurements(twin: Path) -> Path:
-    """The observations file of a twin folder, or a refusal naming why."""
-    from twinml.heads.checks import FeatureError
+#: Twin observation fields (`twinml.twins.observations`) to head features.
+TWIN_TO_FEATURE = {
+    "qrs_ms": "qrs_ms",
+    "edv_ml": "edv_ml",
+    "esv_ml": "esv_ml",
+    "ef_pct": "ef_pct",
+    "systolic_pressure_mmhg": "sbp_mmhg",
+    "diastolic_pressure_mmhg": "dbp_mmhg",
+    "lv_end_diastolic_pressure_mmhg": "lvedp_mmhg",
+}
 
-    obs = Path(twin) / TWIN_OBSERVATIONS
+
+def twin_measurements(twin: Path) -> list[dict]:
+    """One patient's measurements from a twin folder's observations.
+
+    Observations the heads do not use (heart rate, LV systolic pressure,
+    follow-up ΔLVESV) are left out; features the twin does not record are
+    imputed by the heads and flagged in the explanation.
+    """
+    from twinml.heads.checks import FeatureError
+    from twinml.twins.observations import load_observations
+
     if not Path(twin).is_dir():
         raise FeatureError(f"--twin {twin} is not a folder")
-    if not obs.exists():
+    obs = load_observations(twin)
+    if obs is None:
         raise FeatureError(
-            f"twin folder {twin} holds no observations ({TWIN_OBSERVATIONS}); "
-            "twin folders do not record clinic measurements yet: pass "
+            f"twin folder {twin} holds no observations ({TWIN_OBSERVATIONS}); add "
+            "them (`twinml twin new ... --observations FILE`) or pass "
             "--measurements FILE instead"
         )
-    return obs
+    patient = {
+        feature: obs[name]
+        for name, feature in TWIN_TO_FEATURE.items()
+        if obs.get(name) is not None
+    }
+    if not patient:
+        raise FeatureError(
+            f"{Path(twin) / TWIN_OBSERVATIONS} records none of "
+            f"{sorted(TWIN_TO_FEATURE)}: nothing to diagnose from"
+        )
+    return [patient]
 
 
 def diagnose_patients(patients: list[dict], plots: Path | None = None) -> dict:
@@ -150,8 +178,9 @@ def diagnose(
     def step() -> dict:
         if (measurements is None) == (twin is None):
             raise FeatureError("give exactly one of --measurements FILE or --twin DIR")
-        path = measurements if twin is None else twin_measurements(twin)
-        return diagnose_patients(read_measurements(path), plots)
+        if twin is not None:
+            return diagnose_patients(twin_measurements(twin), plots)
+        return diagnose_patients(read_measurements(measurements), plots)
 
     result = guarded(step)
     if as_json:

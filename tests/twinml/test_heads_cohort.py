@@ -134,7 +134,8 @@ def test_cli_refuses_bad_input(monkeypatch, small_heads, tmp_path):
     m.write_text(json.dumps({"qrs": 170}))
     res = _run(monkeypatch, small_heads, "--measurements", m)
     assert res.exit_code == 2 and "unknown measurements ['qrs']" in res.output
-    (tmp_path / "observations.json").write_text(json.dumps({"ef_pct": 60}))
+    obs = {"schema_version": 1, "ef_pct": 60, "heart_rate_bpm": 70}
+    (tmp_path / "observations.json").write_text(json.dumps(obs))
     res = _run(monkeypatch, small_heads, "--twin", tmp_path, "--json")
     assert res.exit_code == 0, res.output
     assert np.isfinite(json.loads(res.stdout)["patients"][0]["prognosis"]["risk"])
