@@ -4,14 +4,15 @@ The design separates shapes from the rest so that a test set can hold
 unseen parameters on training shapes:
 
 - ``train``: ``--train-shapes`` biventricular shapes (scrambled Sobol over
-  the shape parameters, seed ``seed``), each with ``--per-shape`` samples
-  of tissue, mechanics and therapy (Sobol, seed ``seed + 1 + shape``);
+  the shape parameters, seed ``seed``), each with ``--twins-per-shape``
+  draws of tissue, scar and mechanics, each with ``--leads`` therapy draws
+  (LV lead place, VV delay);
 - ``calibration``: ``--n-cal`` new parameter draws on the training shapes
   (the intervals are scaled on it, never trained on);
 - ``unseen_params``: ``--n-test`` new draws on the training shapes;
 - ``unseen_shapes``: ``--n-test`` draws, five per new shape;
-- ``real_heart``: ``--n-test`` draws on the Rodero 01 heart (2.0 mm), which
-  the emulator never sees in training.
+- ``real_heart``: ``--n-test`` draws (five leads per twin) on the Rodero 01
+  heart (2.0 mm), which the emulator never sees in training.
 
 Each set is a resumable response sweep (`twinml.data.response_sweep`) in
 ``<out>/<set>``; a run killed midway restarts where it stopped.
@@ -38,37 +39,51 @@ MECHANICS = {"contractility": (0.75, 1.2), "stiffness": (0.8, 2.5)}
 
 
 def design(args) -> dict[str, tuple[list[dict], ResponseSettings]]:
-    """Samples and settings of every set."""
+    """Samples and settings of every set.
+
+    A twin (shape, tissue, scar, mechanics) carries ``--leads`` therapy
+    draws, consecutive, so the sweep's workers reuse its remodelled LBBB
+    baseline (`twinml.data.response_sweep`).
+    """
     space = response_space().narrowed(**MECHANICS)
     shape_space = space.without("tissue", "mechanics", "therapy")
-    rest = space.without("shape")
+    twin_space = space.without("shape", "therapy")
+    therapy = space.without("shape", "tissue", "mechanics")
     biv = ResponseSettings(mesh="biv", h_mm=args.h_mm)
     real = ResponseSettings(mesh="rodero01")
+    k = args.leads
 
-    def on_shapes(shapes, per_shape, seed0):
+    def twins(shapes, per_shape, n_leads, seed0):
         out = []
         for i, shape in enumerate(shapes):
-            out += [{**shape, **r} for r in rest.sample(per_shape, seed=seed0 + i)]
+            for j, tw in enumerate(
+                twin_space.sample(per_shape, seed=seed0 + 97 * i, method="lhs")
+            ):
+                leads = therapy.sample(n_leads, 97 * i + 1 + j + seed0, method="lhs")
+                out += [{**shape, **tw, **t} for t in leads]
         return out
 
     train_shapes = shape_space.sample(args.train_shapes, seed=args.seed)
-    new_shapes = shape_space.sample(args.n_test // 5, seed=args.seed + 1000)
-    n_cal = -(-args.n_cal // args.train_shapes)  # at least n_cal in all
-    n_par = -(-args.n_test // args.train_shapes)
+    new_shapes = shape_space.sample(
+        args.n_test // 5, seed=args.seed + 1000, method="lhs"
+    )
+    n_cal = -(-args.n_cal // (args.train_shapes * 3))  # twins per shape
+    n_par = -(-args.n_test // (args.train_shapes * k))
     return {
-        "train": (on_shapes(train_shapes, args.per_shape, args.seed + 1), biv),
-        "calibration": (on_shapes(train_shapes, n_cal, args.seed + 2000), biv),
-        "unseen_params": (on_shapes(train_shapes, n_par, args.seed + 3000), biv),
-        "unseen_shapes": (on_shapes(new_shapes, 5, args.seed + 4000), biv),
-        "real_heart": (rest.sample(args.n_test, seed=args.seed + 5000), real),
+        "train": (twins(train_shapes, args.twins_per_shape, k, args.seed + 1), biv),
+        "calibration": (twins(train_shapes, n_cal, 3, args.seed + 2000), biv),
+        "unseen_params": (twins(train_shapes, n_par, k, args.seed + 3000), biv),
+        "unseen_shapes": (twins(new_shapes, 1, 5, args.seed + 4000), biv),
+        "real_heart": (twins([{}], args.n_test // 5, 5, args.seed + 5000), real),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--train-shapes", type=int, default=20)
-    ap.add_argument("--per-shape", type=int, default=12)
+    ap.add_argument("--train-shapes", type=int, default=16)
+    ap.add_argument("--twins-per-shape", type=int, default=3)
+    ap.add_argument("--leads", type=int, default=4, help="lead draws per twin")
     ap.add_argument("--n-cal", type=int, default=40)
     ap.add_argument("--n-test", type=int, default=50)
     ap.add_argument("--h-mm", type=float, default=3.0)

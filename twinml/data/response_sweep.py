@@ -154,7 +154,21 @@ def sample_key(sample: dict, settings: ResponseSettings) -> str:
 
 
 # --------------------------------------------------------------- worker
-_HEARTS: dict[tuple, Any] = {}
+#: Per worker process: the last hearts and circulation twins built. Samples
+#: that share a shape (or a whole twin, differing only in therapy) and run
+#: on the same worker reuse the mesh, and the remodelled LBBB baseline.
+_HEARTS: dict[Any, Any] = {}
+_TWINS: dict[Any, Any] = {}
+_CACHE_SIZE = 4
+
+
+def _remember(cache: dict, key, build):
+    """``cache[key]``, built on a miss; keeps the `_CACHE_SIZE` newest."""
+    if key not in cache:
+        while len(cache) >= _CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        cache[key] = build()
+    return cache[key]
 
 
 def _heart(sample: dict, settings: ResponseSettings):
@@ -167,15 +181,17 @@ def _heart(sample: dict, settings: ResponseSettings):
     angles = (settings.alpha_endo_deg, settings.alpha_epi_deg)
     if settings.mesh != PARAMETRIC:
         key = (settings.mesh, *angles)
-        if key not in _HEARTS:
-            _HEARTS.clear()
-            _HEARTS[key] = load_heart(settings.mesh, *angles)
-        return _HEARTS[key]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # coarse test grids
-        mesh = biv_ellipsoid(**shape_kwargs(sample), h_mm=settings.h_mm)
-    mesh = with_coordinates(mesh)
-    return Ventricles(mesh, mesh_fibres(mesh, *angles))
+        return _remember(_HEARTS, key, lambda: load_heart(settings.mesh, *angles))
+
+    def build():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # coarse test grids
+            mesh = biv_ellipsoid(**shape_kwargs(sample), h_mm=settings.h_mm)
+        mesh = with_coordinates(mesh)
+        return Ventricles(mesh, mesh_fibres(mesh, *angles))
+
+    shape = json.dumps(shape_kwargs(sample), sort_keys=True)
+    return _remember(_HEARTS, (shape, settings.h_mm, *angles), build)
 
 
 def simulate_sample(sample: dict, settings: ResponseSettings) -> dict[str, Any]:
@@ -259,12 +275,21 @@ def _markers(name: str, act, ecg) -> dict[str, float]:
 def _circulation(heart, tissue, scar, s, lead, settings) -> dict[str, Any]:
     from simulators.circulation.twin import CirculationTwin
 
-    twin = CirculationTwin(
-        heart,
-        tissue=tissue,
-        scar=scar,
-        contractility=s["contractility"],
-        stiffness=s["stiffness"],
+    # the twin (and its remodelled baseline) is shared by samples that
+    # differ only in therapy
+    therapy = ("lv_lead_apicobasal", "lv_lead_rotational_deg", "vv_delay_ms")
+    rest = json.dumps({k: v for k, v in s.items() if k not in therapy}, sort_keys=True)
+    key = (settings.mesh, settings.h_mm, rest)
+    twin = _remember(
+        _TWINS,
+        key,
+        lambda: CirculationTwin(
+            heart,
+            tissue=tissue,
+            scar=scar,
+            contractility=s["contractility"],
+            stiffness=s["stiffness"],
+        ),
     )
     r = twin.crt(lead, vv_delay_ms=s["vv_delay_ms"], max_steps=settings.crt_max_steps)
     base = twin.baseline("lbbb")

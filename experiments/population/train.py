@@ -1,0 +1,369 @@
+"""Train, calibrate and test the population emulator on the sweeps.
+
+Reads the sets of `experiments/population/sweeps.py` (``train``,
+``calibration``, ``unseen_params``, ``unseen_shapes``, ``real_heart``),
+trains the ensemble on ``train`` only (Lightning, MLflow at
+``<out>/mlflow.db``), fits the interval factors on ``calibration``, writes
+the model (members, ``calibration.json``, ``model_card.json``) to
+``--out`` and the test figures, beside their baselines, to ``--results``.
+
+    python experiments/population/train.py \\
+        --sweeps $TWINML_CACHE/population --out twinml/pretrained/population
+
+Baselines need no learning: for activation, the anisotropic shortest path
+over the mesh edges from the same sources, times one factor fitted on the
+training set (as in the demo); for the scalars, the training mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import r2_score, roc_auc_score
+
+from simulators.ep.graph_paths import graph_activation, metric_edge_graph
+from simulators.ep.protocols import PacingPlan, TissueParams
+from simulators.mesh.biv import biv_ellipsoid
+from twinml.data.population import TARGETS, Example, example
+from twinml.data.response_sweep import PIPELINE_VERSION, _scar_of
+from twinml.data.sample_store import SampleStore
+from twinml.data.space import shape_kwargs
+from twinml.provenance import atomic_write_json, environment_info, sha256_json
+from twinml.query.population import PopulationSurrogate, calibration_factor
+from twinml.training.population import PopulationConfig, load_member, train_ensemble
+from twinml.twins.folder import scar_cells
+
+logger = logging.getLogger("population.train")
+
+SETS = ("train", "calibration", "unseen_params", "unseen_shapes", "real_heart")
+TEST_SETS = SETS[2:]
+
+
+# ------------------------------------------------------------------ data
+def load_set(folder: Path, hearts: dict, h_mm: float) -> list[Example]:
+    """Examples of one sweep folder (hearts rebuilt once per shape)."""
+    from simulators.ep.ventricles import Ventricles
+    from simulators.hearts import load_heart, mesh_fibres, with_coordinates
+
+    store = SampleStore(folder, PIPELINE_VERSION)
+    out = []
+    for key in store.keys():
+        entry = store.load(key)
+        if entry is None:
+            continue
+        meta, arrays = entry["meta"], entry["arrays"]
+        s = {**_defaults(), **meta["sample"]}
+        shape = shape_kwargs(meta["sample"])
+        hkey = json.dumps(shape, sort_keys=True) if shape else "rodero01"
+        if hkey not in hearts:
+            if shape:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    mesh = with_coordinates(biv_ellipsoid(**shape, h_mm=h_mm))
+                hearts[hkey] = Ventricles(mesh, mesh_fibres(mesh, 60.0, -60.0))
+            else:
+                hearts[hkey] = load_heart("rodero01")
+        heart = hearts[hkey]
+        if heart.mesh.n_points != meta["n_points"]:
+            raise RuntimeError(f"{key}: rebuilt heart has a different node count")
+        scar = scar_cells(heart, _scar_of(s)) if s["scar"] else None
+        ex = example(heart, s, meta["scalars"], arrays["t_crt_ms"], scar)
+        out.append(replace(ex, sample={**ex.sample, "_heart": hkey, "_key": key}))
+    return out
+
+
+def _defaults() -> dict:
+    from twinml.data.response_sweep import SAMPLE_DEFAULTS
+
+    return dict(SAMPLE_DEFAULTS)
+
+
+# -------------------------------------------------------------- baseline
+def graph_baseline(heart, ex: Example, scar) -> np.ndarray:
+    """Uncalibrated shortest-path CRT activation over the mesh edges, ms."""
+    s = ex.sample
+    tissue = TissueParams(
+        v_fibre=s["v_fibre_mm_ms"], v_cross=s["v_cross_mm_ms"], v_endo=s["v_endo_mm_ms"]
+    )
+    plan = PacingPlan("crt", lv_lead=ex.lead_node, vv_delay_ms=ex.vv_delay_ms)
+    metric = heart.metric(tissue, plan, scar)
+    cells = heart.mesh.cells
+    live_cells = np.ones(len(cells), bool) if scar is None else ~scar.cells
+    graph = metric_edge_graph(heart.mesh.points, cells[live_cells], metric[live_cells])
+    nodes, times = heart.sources(plan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t = graph_activation(graph, nodes, times)
+    return t - np.nanmin(t)
+
+
+# ------------------------------------------------------------ evaluation
+def evaluate(sur: PopulationSurrogate, exs: list[Example], factor: float, hearts):
+    """Figures of one test set against the reference pipeline."""
+    mae_pct, base_pct, node_err_pct, covered, resp, half = [], [], [], [], [], []
+    for ex in exs:
+        enc = sur.encode(ex.graph)
+        lead = ex.lead_node
+        p = sur.predict(enc, [lead], ex.vv_delay_ms)
+        live = ex.graph.live & np.isfinite(ex.t_ms)
+        ref = ex.t_ms[live]
+        tat = np.nanmax(ref) - np.nanmin(ref)
+        err = np.abs(p.t_ms[0][live] - ref)
+        mae_pct.append(100 * err.mean() / tat)
+        node_err_pct.append(100 * err / tat)
+        covered.append(float((err <= p.t_half_width_ms[0][live]).mean()))
+        heart = hearts[ex.sample["_heart"]]
+        scar = scar_cells(heart, _scar_of(ex.sample)) if ex.sample["scar"] else None
+        base = factor * graph_baseline(heart, ex, scar)
+        base_pct.append(100 * np.nanmean(np.abs(base[live] - ref)) / tat)
+        resp.append({k: float(v[0]) for k, v in p.response.items()})
+        half.append({k: float(v[0]) for k, v in p.half_width.items()})
+        resp[-1]["p_responder"] = float(p.responder_probability[0])
+    y = np.stack([ex.targets for ex in exs])
+    col = {k: i for i, k in enumerate(TARGETS)}
+    pred_esv = np.array([r["d_lvesv_pct"] for r in resp])
+    true_esv = y[:, col["d_lvesv_pct"]]
+    ok = np.isfinite(true_esv)
+    responder = true_esv[ok] <= -15.0
+    prob = np.array([r["p_responder"] for r in resp])[ok]
+    w_esv = np.array([h["d_lvesv_pct"] for h in half])[ok]
+    qrs = np.array([r["qrs_crt_ms"] for r in resp])
+    qrs_true = y[:, col["qrs_crt_ms"]]
+    return {
+        "n": len(exs),
+        "activation_mae_pct_tat": float(np.mean(mae_pct)),
+        "activation_p95_pct_tat": float(
+            np.percentile(np.concatenate(node_err_pct), 95)
+        ),
+        "baseline_mae_pct_tat": float(np.mean(base_pct)),
+        "qrs_mae_ms": float(np.nanmean(np.abs(qrs - qrs_true))),
+        "dlvesv_r2": float(r2_score(true_esv[ok], pred_esv[ok])),
+        "dlvesv_mae_pct": float(np.mean(np.abs(true_esv[ok] - pred_esv[ok]))),
+        "responder_auc": (
+            float(roc_auc_score(responder, prob))
+            if 0 < responder.sum() < ok.sum()
+            else None
+        ),
+        "responder_fraction": float(responder.mean()),
+        "coverage_90_dlvesv": float(
+            np.mean(np.abs(true_esv[ok] - pred_esv[ok]) <= w_esv)
+        ),
+        "coverage_90_activation": float(np.mean(covered)),
+        "width_90_dlvesv": float(np.mean(2 * w_esv)),
+    }
+
+
+def calibrate(members, exs: list[Example], train: list[Example]) -> dict:
+    """Interval factors from the calibration split (split conformal)."""
+    from twinml.query.population import SPREAD_FLOOR
+
+    neutral = {
+        "activation": 1.0,
+        "activation_floor_ms": 0.0,
+        "targets": dict.fromkeys(TARGETS, 1.0),
+        "target_std": [1.0] * len(TARGETS),
+    }
+    sur = PopulationSurrogate(members, neutral, {"ranges": {}})
+    std = np.nanstd(np.stack([e.targets for e in train]), axis=0)
+    t_err, t_sd, r_err, r_sd = [], [], [], []
+    for ex in exs:
+        enc = sur.encode(ex.graph)
+        lead = ex.lead_node
+        t_all, r_all = _member_outputs(sur, enc, lead, ex.vv_delay_ms)
+        live = ex.graph.live & np.isfinite(ex.t_ms)
+        mean = np.asarray(enc.interp @ t_all.mean(0).T).T[0]
+        sd = np.asarray(enc.interp @ t_all.std(0).T).T[0]
+        t_err.append(ex.t_ms[live] - mean[live])
+        t_sd.append(sd[live])
+        r_err.append(ex.targets - r_all.mean(0)[0])
+        r_sd.append(r_all.std(0)[0])
+    t_err, t_sd = np.concatenate(t_err), np.concatenate(t_sd)
+    floor_ms = float(np.percentile(t_sd, 5))
+    r_err, r_sd = np.stack(r_err), np.stack(r_sd)
+    r_sd = np.maximum(r_sd, SPREAD_FLOOR * std)
+    return {
+        "activation": calibration_factor(t_err, np.maximum(t_sd, floor_ms)),
+        "activation_floor_ms": floor_ms,
+        "targets": {
+            k: calibration_factor(r_err[:, i], r_sd[:, i])
+            for i, k in enumerate(TARGETS)
+        },
+        "target_std": std.tolist(),
+        "n_calibration": len(exs),
+        "level": 0.9,
+    }
+
+
+def _member_outputs(sur, enc, lead, vv):
+    import torch
+
+    from twinml.data.features import query_features
+
+    g = enc.graph
+    q = query_features(g.features, g.coarse, g.tissue, [lead], g.rv_lead, vv)
+    ts, rs = [], []
+    with torch.no_grad():
+        for m, h in zip(sur.members, enc.h, strict=True):
+            t, r = m.decode(
+                h, enc.x, enc.pool, enc.g,
+                torch.tensor([int(g.coarse.cluster[lead])]), torch.from_numpy(q),
+                torch.tensor([vv / 100.0]),
+            )  # fmt: skip
+            ts.append(t.numpy())
+            rs.append(r.numpy())
+    return np.stack(ts), np.stack(rs)
+
+
+# ------------------------------------------------------------ model card
+def model_card(train: list[Example], hearts, config, sizes, results) -> dict:
+    """Training ranges of every parameter and shape descriptor, sizes, figures."""
+    from simulators.circulation.geometry import heart_geometry
+
+    ranges: dict[str, list[float]] = {}
+
+    def widen(name, value):
+        if value is None or not np.isfinite(value):
+            return
+        lo, hi = ranges.get(name, (np.inf, -np.inf))
+        ranges[name] = [float(min(lo, value)), float(max(hi, value))]
+
+    seen = set()
+    for ex in train:
+        for k, v in ex.sample.items():
+            if not k.startswith("_") and isinstance(v, (int, float)):
+                widen(k, float(v))
+        if ex.sample["_heart"] not in seen:
+            seen.add(ex.sample["_heart"])
+            for k, v in shape_descriptors(hearts[ex.sample["_heart"]]).items():
+                widen(k, v)
+    return {
+        "model": "twinml population emulator (PopulationGNN ensemble)",
+        "pipeline": PIPELINE_VERSION,
+        "config": config.as_dict(),
+        "sizes": sizes,
+        "ranges": ranges,
+        "targets": list(TARGETS),
+        "test_figures": results,
+        "never_seen_in_training": "the Rodero 01 heart (the real_heart test set)",
+        "heart_geometry": heart_geometry.__module__,
+    }
+
+
+def shape_descriptors(heart) -> dict:
+    """Pose-free size descriptors of a heart (mL), for the model card."""
+    from simulators.circulation.geometry import heart_geometry
+
+    g = heart_geometry(heart.mesh, heart.aha)
+    v = np.bincount(g.wall, g.v_wall_ml, 3)
+    return {
+        "lv_cavity_ml": float(g.v_lv_ml),
+        "rv_cavity_ml": float(g.v_rv_ml + g.v_rvot_ml),
+        "lv_free_wall_ml": float(v[0]),
+        "septum_ml": float(v[1]),
+        "rv_wall_ml": float(v[2]),
+    }
+
+
+# ------------------------------------------------------------------ main
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sweeps", type=Path, required=True)
+    ap.add_argument("--out", type=Path, default=Path("twinml/pretrained/population"))
+    ap.add_argument(
+        "--results", type=Path, default=Path("experiments/results/population.json")
+    )
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--members", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--h-mm", type=float, default=3.0)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    ap.add_argument(
+        "--skip-training", action="store_true", help="evaluate the members in --out"
+    )
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    for name in ("lightning", "simulators", "distributed"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+    t0 = time.perf_counter()
+    hearts: dict = {}
+    data = {}
+    wanted = SETS[:2] if not args.skip_training else SETS
+    for name in wanted:
+        data[name] = load_set(args.sweeps / name, hearts, args.h_mm)
+        logger.info(
+            "%s: %d examples (%.0f s)", name, len(data[name]), time.perf_counter() - t0
+        )
+    config = PopulationConfig(
+        epochs=args.epochs, n_members=args.members, seed=args.seed
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.skip_training:
+        # a sample whose LBBB baseline kept dilating is kept: its targets
+        # are what the reference pipeline answers for it
+        run_params = {
+            "dataset_sha256": sha256_json(
+                sorted(e.sample["_key"] for e in data["train"])
+            ),
+            "sizes": {k: len(v) for k, v in data.items()},
+            "environment": environment_info(),
+            "command": " ".join(sys.argv),
+        }
+        t1 = time.perf_counter()
+        paths = train_ensemble(
+            data["train"], [], config, args.out, args.out / "mlflow.db", run_params
+        )
+        logger.info(
+            "trained %d members in %.0f s", len(paths), time.perf_counter() - t1
+        )
+        members = [load_member(p) for p in paths]
+        cal = calibrate(members, data["calibration"], data["train"])
+        atomic_write_json(args.out / "calibration.json", cal)
+        logger.info("calibration: %s", cal)
+        return 0
+    members = [load_member(p) for p in sorted(args.out.glob("member_*.pt"))]
+    cal = json.loads((args.out / "calibration.json").read_text())
+    sizes = {k: len(v) for k, v in data.items()}
+    train_s = None
+
+    # baseline factor fitted on the training set (least squares)
+    num = den = 0.0
+    for ex in data["train"][:: max(1, len(data["train"]) // 60)]:
+        heart = hearts[ex.sample["_heart"]]
+        scar = scar_cells(heart, _scar_of(ex.sample)) if ex.sample["scar"] else None
+        b = graph_baseline(heart, ex, scar)
+        ok = np.isfinite(b) & np.isfinite(ex.t_ms)
+        num += float(b[ok] @ ex.t_ms[ok])
+        den += float(b[ok] @ b[ok])
+    factor = num / den
+    sur = PopulationSurrogate(members, cal, {"ranges": {}})
+    results = {name: evaluate(sur, data[name], factor, hearts) for name in TEST_SETS}
+    card = model_card(data["train"], hearts, config, sizes, results)
+    atomic_write_json(args.out / "model_card.json", card)
+    summary = {
+        "test_sets": results,
+        "baseline_factor": factor,
+        "sizes": sizes,
+        "train_seconds": train_s,
+        "total_seconds": time.perf_counter() - t0,
+        "config": config.as_dict(),
+        "environment": environment_info(),
+    }
+    atomic_write_json(args.results, summary)
+    print(json.dumps(summary["test_sets"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
