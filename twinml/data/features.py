@@ -66,9 +66,15 @@ class HeartFeatures:
 
 
 def heart_features(
-    heart: Ventricles, coarse: CoarseGraph, tissue: TissueParams
+    heart: Ventricles, coarse: CoarseGraph, tissue: TissueParams, prune: bool = True
 ) -> HeartFeatures:
-    """Node and edge features of a heart on its coarse graph."""
+    """Node and edge features of a heart on its coarse graph.
+
+    With ``prune`` the pairs no shortest path needs are marked (one limited
+    Dijkstra per coarse node: worth it for a heart queried many times);
+    without, every pair is kept (the same travel times, found a little
+    more slowly).
+    """
     mesh = heart.mesh
     cl = coarse.cluster
     n_coarse = coarse.n_coarse
@@ -126,7 +132,11 @@ def heart_features(
         travel_index=travel_index,
         travel_cost=travel_cost,
         travel_fast=travel_fast,
-        travel_needed=_needed_pairs(travel_index, travel_cost, coarse.n_coarse),
+        travel_needed=(
+            _needed_pairs(travel_index, travel_cost, coarse.n_coarse)
+            if prune
+            else np.ones(travel_cost.size, dtype=bool)
+        ),
         offset=offset,
     )
 

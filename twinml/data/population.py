@@ -140,7 +140,7 @@ def twin_graph(
     mesh = heart.mesh
     coarse, (f_ab, f_tm) = _heart_parts(heart, spacing_mm)
     cl, n = coarse.cluster, coarse.n_coarse
-    base = heart_features(heart, coarse, tissue)
+    base = heart_features(heart, coarse, tissue, prune=False)
 
     # scar and border fractions per coarse node, then their travel costs
     scar_frac, border_frac = _node_fractions(heart, scar, cl, n)
@@ -150,8 +150,7 @@ def twin_graph(
     slowed = (border_frac[src] > 0.5) | (border_frac[dst] > 0.5)
     cost[slowed & ~blocked] /= tissue.border_factor
     cost[blocked] *= SCAR_COST
-    needed = base.travel_needed if scar is None else np.ones_like(base.travel_needed)
-    feats = replace(base, travel_cost=cost, travel_needed=needed)
+    feats = replace(base, travel_cost=cost)
 
     # LBBB graph estimate: from the right bundle's exit at 0 ms
     graph = coarse_travel_graph(feats, tissue, n)
