@@ -35,11 +35,13 @@ def _register_subcommands() -> None:
     from twinml.cli_heads import diagnose
     from twinml.cli_mesh import mesh_app
     from twinml.cli_twin import twin_app
+    from twinml.cli_whatif import whatif
 
     app.add_typer(mesh_app, name="mesh")
     app.add_typer(twin_app, name="twin")
     app.command("crt")(crt)
     app.command("diagnose")(diagnose)
+    app.command("whatif")(whatif)
 
 
 _register_subcommands()

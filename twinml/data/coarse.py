@@ -30,6 +30,9 @@ from simulators.mesh.tetmesh import TetMesh
 
 logger = logging.getLogger(__name__)
 
+#: Nodes closer than this are coincident (as `simulators.mesh.validate`), mm.
+COINCIDENT_TOL_MM = 1e-6
+
 
 @dataclass(frozen=True, eq=False)
 class CoarseGraph:
@@ -100,12 +103,10 @@ def build_coarse_graph(
     """
     if spacing_mm <= 0:
         raise ValueError(f"spacing_mm must be positive, got {spacing_mm}")
+    _refuse_coincident(mesh.points)
     edges = mesh.edges()
     n = mesh.n_points
     length = np.linalg.norm(mesh.points[edges[:, 0]] - mesh.points[edges[:, 1]], axis=1)
-    if (length <= 0).any():
-        bad = edges[length <= 0][:5].tolist()
-        raise MeshError(f"coincident nodes joined by an edge: {bad}; merge them first")
     graph = sp.coo_matrix((length, (edges[:, 0], edges[:, 1])), shape=(n, n))
     graph = (graph + graph.T).tocsr()
 
@@ -145,6 +146,23 @@ def build_coarse_graph(
         "coarse graph: %d -> %d nodes, %d edges", n, len(rep), edge_index.shape[1]
     )
     return CoarseGraph(rep=rep, cluster=cluster, edge_index=edge_index, interp=interp)
+
+
+def _refuse_coincident(points: np.ndarray, tol_mm: float = COINCIDENT_TOL_MM) -> None:
+    """Raise `MeshError` when two nodes lie within `tol_mm` of each other.
+
+    Coincident nodes give zero-length edges (their direction is 0 / 0) or a
+    crack in the mesh, so they are refused before any graph is built.
+    """
+    from scipy.spatial import cKDTree
+
+    pairs = cKDTree(points).query_pairs(tol_mm, output_type="ndarray")
+    if len(pairs):
+        raise MeshError(
+            f"{len(pairs)} pairs of coincident nodes (closer than {tol_mm:g} mm), "
+            f"first {pairs[:5].tolist()}; merge them with `twinml mesh check --fix` "
+            "(simulators.mesh.repair.repair_mesh) first"
+        )
 
 
 def _mls_interpolation(

@@ -66,7 +66,11 @@ class HeartFeatures:
 
 
 def heart_features(
-    heart: Ventricles, coarse: CoarseGraph, tissue: TissueParams, prune: bool = True
+    heart: Ventricles,
+    coarse: CoarseGraph,
+    tissue: TissueParams,
+    prune: bool = True,
+    layered: bool = False,
 ) -> HeartFeatures:
     """Node and edge features of a heart on its coarse graph.
 
@@ -74,6 +78,9 @@ def heart_features(
     Dijkstra per coarse node: worth it for a heart queried many times);
     without, every pair is kept (the same travel times, found a little
     more slowly).
+
+    With ``layered`` the travel costs treat a cluster's fibres as the
+    layers of a wall whose helix turns through it (`_metric_costs`).
     """
     mesh = heart.mesh
     cl = coarse.cluster
@@ -112,7 +119,7 @@ def heart_features(
     fast_edge = heart.rv_endo_mask[rep[src]] & heart.rv_endo_mask[rep[dst]]
     travel_index = _two_hop_pairs(coarse.edge_index, coarse.n_coarse)
     travel_cost, travel_fast, offset = _metric_costs(
-        heart, coarse, travel_index, tensor, tissue
+        heart, coarse, travel_index, _layered(tensor) if layered else tensor, tissue
     )
     edge_cost = sp.csr_matrix(
         (travel_cost, tuple(travel_index)), shape=(coarse.n_coarse,) * 2
@@ -166,6 +173,24 @@ def _needed_pairs(
         sel = (src >= lo) & (src <= rows[-1])
         needed[sel] = cost[sel] <= dist[src[sel] - lo, dst[sel]] * (1 + 1e-12)
     return needed
+
+
+def _layered(tensor: np.ndarray) -> np.ndarray:
+    """Fibre tensors of clusters whose fibres turn through the wall, (n, 3, 3).
+
+    A cluster several millimetres across holds fibres of many helix angles;
+    their mean tensor is nearly isotropic in the wall's plane, and its
+    metric would make every in-plane path slow. A wave crossing the cluster
+    instead runs in the layer whose fibres point its way, so the plane of
+    the two largest eigenvectors is taken as fast in every direction
+    (Eikonal fronts in rotating-fibre walls travel near the fibre velocity
+    along the wall; the transmural direction stays at the cross velocity).
+    The trace stays 2 rather than 1; `_metric_costs` uses ``T`` and
+    ``I - T`` only as projectors.
+    """
+    _, vec = np.linalg.eigh(tensor)
+    plane = vec[:, :, 1:]
+    return np.einsum("nik,njk->nij", plane, plane)
 
 
 def _metric_costs(

@@ -17,9 +17,9 @@ heart sits in space or how its fibres are signed:
   earliest, the velocity scaling and the VV delay (`query_features`).
 
 Scar enters the travel graph: a pair touching a coarse node mostly in scar
-costs `SCAR_COST` times more (effectively blocked, yet finite so that the
-graph stays connected), a border-zone node slows its pairs by the tissue's
-border factor.
+costs `SCAR_COST` times more (paths go round it, yet the graph stays
+connected), a border-zone node slows its pairs by the tissue's border
+factor.
 
 Coarse nodes are pooled into `N_BINS` regional bins for the response head:
 the 17 AHA segments of the LV and the RV free wall (bin 0).
@@ -61,8 +61,10 @@ N_BINS = 18
 #: Voxel side of the coarse graph, mm: a few hundred to a thousand nodes
 #: on a human heart, so a training step stays near 0.1 s on a CPU core.
 SPACING_MM = 7.0
-#: Travel-cost factor of pairs touching a coarse node mostly in scar.
-SCAR_COST = 50.0
+#: Travel-cost factor of pairs touching a coarse node mostly in scar: slow
+#: enough that paths go round it, small enough that the scar's own nodes
+#: keep times of the order of their surroundings' (inputs stay O(1)).
+SCAR_COST = 4.0
 #: Twin-level inputs and the ranges they are scaled from (to 0..1).
 GLOBAL_RANGES = {
     "v_fibre_mm_ms": (0.3, 1.0),
@@ -140,7 +142,7 @@ def twin_graph(
     mesh = heart.mesh
     coarse, (f_ab, f_tm) = _heart_parts(heart, spacing_mm)
     cl, n = coarse.cluster, coarse.n_coarse
-    base = heart_features(heart, coarse, tissue, prune=False)
+    base = heart_features(heart, coarse, tissue, prune=False, layered=True)
 
     # scar and border fractions per coarse node, then their travel costs
     scar_frac, border_frac = _node_fractions(heart, scar, cl, n)

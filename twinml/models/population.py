@@ -54,6 +54,8 @@ class PopulationGNN(nn.Module):
         Encoder and decoder sizes (`ActivationGNN`).
     pooled_dim, head_width : int
         Per-node projection before pooling; hidden size of the head.
+    k_init : float
+        Initial factor on the graph travel time (`ActivationGNN`).
     """
 
     def __init__(
@@ -69,10 +71,17 @@ class PopulationGNN(nn.Module):
         decoder_width: int = 64,
         pooled_dim: int = 8,
         head_width: int = 128,
+        k_init: float = 1.0,
     ) -> None:
         super().__init__()
         self.activation = ActivationGNN(
-            node_dim, edge_dim, query_dim, width, n_layers, decoder_width=decoder_width
+            node_dim,
+            edge_dim,
+            query_dim,
+            width,
+            n_layers,
+            k_init=k_init,
+            decoder_width=decoder_width,
         )
         self.project = nn.Linear(width, pooled_dim)
         n_in = n_bins * (pooled_dim + 2) + n_globals + 1

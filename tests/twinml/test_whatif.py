@@ -1,0 +1,226 @@
+"""``twinml whatif`` on a twin folder, with a tiny ensemble trained here.
+
+As in ``test_population.py``: a coarse (4 mm) biventricular heart, two
+reference CRT activations without the circulation (the response targets
+other than QRS are missing, so the head answers near its standardised
+mean), two members of a few epochs. The answers are untrained; the tests
+check what the command promises: keys, intervals around the value, the
+domain check, the ranking order and the exit codes.
+"""
+
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from simulators.errors import MeshError
+from simulators.hearts import with_coordinates
+from simulators.mesh.biv import biv_ellipsoid
+from simulators.mesh.io import write_vtu
+from twinml.cli import app
+from twinml.data import population as pop
+from twinml.data.coarse import build_coarse_graph
+from twinml.data.response_sweep import SAMPLE_DEFAULTS, ResponseSettings
+from twinml.models.population import PopulationGNN
+from twinml.provenance import atomic_write_json
+from twinml.query.whatif import extreme_intervals
+from twinml.training.population import PopulationConfig, train_ensemble
+from twinml.twins import Twin, create_twin
+
+SPACING_MM = 8.0
+REPORTED = ("tat_ms", "qrs_crt_ms", "lvat_ms", "ef_crt_acute_pct", "d_lvesv_pct")
+
+
+@pytest.fixture(scope="module")
+def twin_dir(tmp_path_factory):
+    """A twin folder on a 4 mm biventricular ellipsoid, default parameters."""
+    root = tmp_path_factory.mktemp("whatif")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        mesh = with_coordinates(biv_ellipsoid(h_mm=4.0))
+    write_vtu(mesh, root / "biv4.vtu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # coarse-grid quality
+        create_twin(root / "twin", root / "biv4.vtu")
+    return root / "twin"
+
+
+@pytest.fixture(scope="module")
+def model_dir(twin_dir, tmp_path_factory):
+    """Two tiny members trained on two CRT activations of the twin's heart."""
+    import twinml.data.response_sweep as rs
+
+    torch.set_num_threads(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        heart = Twin.load(twin_dir).ventricles()
+    settings = ResponseSettings(mesh="biv", h_mm=4.0, circulation=False)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(rs, "_heart", lambda sample, settings: heart)
+    examples = []
+    for v, phi in ((0.5, 150.0), (0.7, 220.0)):
+        sample = {"v_fibre_mm_ms": v, "lv_lead_rotational_deg": phi}
+        r = rs.simulate_sample(sample, settings)
+        s = {**SAMPLE_DEFAULTS, **sample}
+        examples.append(
+            pop.example(
+                heart, s, r["meta"]["scalars"], r["arrays"]["t_crt_ms"], None, 8.0
+            )
+        )
+    mp.undo()
+
+    # members, calibration and card in the layout `PopulationSurrogate.load` reads
+    out = tmp_path_factory.mktemp("model")
+    cfg = PopulationConfig(width=8, n_layers=1, decoder_width=8, head_width=8,
+                           pooled_dim=4, epochs=2, n_members=2)  # fmt: skip
+    train_ensemble(examples, [], cfg, out, out / "mlflow.db", {"test": 1})
+    shutil.rmtree(out / "artifacts", ignore_errors=True)
+    atomic_write_json(
+        out / "calibration.json",
+        {
+            "activation": 1.5,
+            "activation_floor_ms": 0.5,
+            "targets": dict.fromkeys(pop.TARGETS, 2.0),
+            "target_std": [1.0] * len(pop.TARGETS),
+        },
+    )
+    card = {"ranges": {"v_fibre_mm_ms": [0.5, 0.7]}, "spacing_mm": SPACING_MM}
+    atomic_write_json(out / "model_card.json", card)
+    return out
+
+
+def _whatif(*args):
+    result = CliRunner().invoke(app, ["whatif", *map(str, args)])
+    return result
+
+
+def _json(result) -> dict:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_one_lead_prints_answers_with_intervals(twin_dir, model_dir):
+    heart = Twin.load(twin_dir).ventricles()
+    lead = int(heart.lv_candidates[len(heart.lv_candidates) // 2])
+    r = _json(
+        _whatif(
+            *("--twin", twin_dir, "--lv-lead", f"node:{lead}", "--vv-delay", 10),
+            *("--model", model_dir, "--json"),
+        )
+    )
+    assert r["site"] == f"node:{lead}" and r["vv_delay_ms"] == 10.0
+    for name in (*REPORTED, "responder_probability"):
+        lo, hi = r[name]["interval_90"]
+        assert np.isfinite([lo, hi, r[name]["value"]]).all()
+        assert lo <= r[name]["value"] <= hi, name
+    assert 0.0 <= r["responder_probability"]["value"] <= 1.0
+    assert r["lvat_ms"]["value"] <= r["tat_ms"]["value"] + 1e-9
+    assert r["in_domain"] is True and r["domain_issues"] == []
+
+
+def test_out_of_domain_warns_and_strict_refuses(twin_dir, model_dir, tmp_path):
+    narrow = tmp_path / "narrow"
+    shutil.copytree(model_dir, narrow)
+    card = json.loads((narrow / "model_card.json").read_text())
+    card["ranges"]["v_fibre_mm_ms"] = [0.7, 0.8]
+    atomic_write_json(narrow / "model_card.json", card)
+    args = ("--twin", twin_dir, "--lv-lead", "aha:5", "--model", narrow, "--json")
+
+    r = _whatif(*args)
+    doc = _json(r)
+    assert doc["in_domain"] is False
+    assert doc["domain_issues"][0].startswith("v_fibre_mm_ms = 0.6 outside")
+    assert "v_fibre_mm_ms" in r.stderr and "[0.7, 0.8]" in r.stderr
+    strict = _whatif(*args, "--strict")
+    assert strict.exit_code == 2 and "--strict" in strict.stderr
+    assert strict.stdout == ""
+
+
+def test_optimise_returns_ten_sorted_sites(twin_dir, model_dir):
+    r = _json(
+        _whatif("--twin", twin_dir, "--optimise-lead", "--model", model_dir, "--json")
+    )
+    best = r["best"]
+    assert [s["rank"] for s in best] == list(range(1, 11))
+    assert all(s["site"].startswith("node:") for s in best)
+    assert len({s["site"] for s in best}) == 10 and r["n_ranked"] >= 10
+    # ΔLVESV ascending up to the 0.1 % that counts as a tie
+    d = np.array([s["d_lvesv_pct"]["value"] for s in best])
+    assert (np.diff(d) >= -0.1 - 1e-6).all()
+    for s in best:
+        lo, hi = s["d_lvesv_pct"]["interval_90"]
+        assert lo <= s["d_lvesv_pct"]["value"] <= hi
+
+
+def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
+    heart = Twin.load(twin_dir).ventricles()
+    base = ("--twin", twin_dir, "--model", model_dir)
+    # a lead outside the LV candidates: bad input
+    r = _whatif(*base, "--lv-lead", f"node:{heart.rv_apex}")
+    assert r.exit_code == 2 and "twinml: error:" in r.stderr
+    r = _whatif(*base, "--lv-lead", "aha:5", "--optimise-lead")
+    assert r.exit_code == 2 and "not both" in r.stderr
+    r = _whatif(*base, "--lv-lead", "aha:5", "--vv-delay", 500)
+    assert r.exit_code == 2 and "vv_delay_ms" in r.stderr
+    # a twin folder without a file names it
+    broken = tmp_path / "broken"
+    shutil.copytree(twin_dir, broken)
+    (broken / "provenance.json").unlink()
+    r = _whatif("--twin", broken, "--lv-lead", "aha:5", "--model", model_dir)
+    assert r.exit_code == 2 and "provenance.json" in r.stderr
+    # a model folder that is not there (bad input), one that is damaged (1)
+    r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", tmp_path / "no")
+    assert r.exit_code == 2 and "--model" in r.stderr
+    damaged = tmp_path / "damaged"
+    shutil.copytree(model_dir, damaged)
+    (damaged / "calibration.json").write_text("{not json")
+    r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)
+    assert r.exit_code == 1 and "calibration.json" in r.stderr
+
+
+# --------------------------------------------------------------- bad meshes
+def test_coincident_nodes_are_refused_before_the_graph(twin_dir):
+    mesh = Twin.load(twin_dir).ventricles().mesh
+    # give one cell its own copy of a node: a crack with two coincident nodes
+    node = int(mesh.cells[0, 0])
+    points = np.vstack([mesh.points, mesh.points[node]])
+    cells = mesh.cells.copy()
+    cells[0, 0] = mesh.n_points
+    cracked = type(mesh)(points=points, cells=cells)
+    with pytest.raises(MeshError, match=rf"coincident nodes.*\[{node}, "):
+        build_coarse_graph(cracked, SPACING_MM)
+
+
+def test_isolated_node_gives_finite_outputs():
+    torch.manual_seed(0)
+    n, b = 4, 3
+    model = PopulationGNN(node_dim=11, edge_dim=4, query_dim=5, n_globals=2,
+                          n_bins=2, n_targets=3, width=8, n_layers=2,
+                          decoder_width=8, pooled_dim=2, head_width=8)  # fmt: skip
+    # node 3 has no edge
+    edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    x = torch.rand(n, 11)
+    h = model.encode(x, edge_index, torch.rand(4, 4))
+    pool = torch.tensor([[0.5, 0.0], [0.5, 0.0], [0.0, 0.5], [0.0, 0.5]])
+    t, r = model.decode(h, x, pool, torch.rand(2), torch.tensor([0, 1, 2]),
+                        torch.rand(b, n, 5), torch.zeros(b))  # fmt: skip
+    assert torch.isfinite(h).all() and torch.isfinite(t).all()
+    assert torch.isfinite(r).all() and r.shape == (b, 3)
+
+
+def test_extreme_intervals_hold_the_mean():
+    rng = np.random.default_rng(0)
+    t = rng.uniform(0, 100, (5, 40))
+    h = rng.uniform(0, 3, (5, 40))
+    live = rng.random(40) > 0.1
+    lv = live & (rng.random(40) > 0.5)
+    (tat_lo, lvat_lo), (tat_hi, lvat_hi) = extreme_intervals(t, h, live, lv)
+    tm = np.where(live, t, np.nan)
+    tat = np.nanmax(tm, 1) - np.nanmin(tm, 1)
+    lvat = np.nanmax(np.where(lv, t, np.nan), 1) - np.nanmin(tm, 1)
+    assert (tat_lo <= tat).all() and (tat <= tat_hi).all()
+    assert (lvat_lo <= lvat).all() and (lvat <= lvat_hi).all()

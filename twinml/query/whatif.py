@@ -1,0 +1,475 @@
+"""What-if queries on a twin folder: one lead, or the best of many.
+
+The glue between a twin (`twinml.twins.Twin`) and the population emulator
+(`twinml.query.population.PopulationSurrogate`):
+
+1. the twin's heart, tissue, scar and mechanics become its coarse graph
+   (`twinml.data.population.twin_graph`), encoded once (`prepare`);
+2. each query (LV lead, VV delay) costs the members' decoders only
+   (`answer` for one lead, `rank_sites` for hundreds in one batched call);
+3. the twin is compared with the model card's training ranges, and with the
+   settings the training sweep held fixed (`domain_issues`).
+
+Intervals are 90 %. QRS, EF and ΔLVESV take the surrogate's calibrated
+interval. TAT and LVAT are extremes of the activation map, so their
+interval propagates every node's interval to the extremes,
+
+    TAT in [max_i(t_i - h_i) - min_i(t_i + h_i), max_i(t_i + h_i) - min_i(t_i - h_i)],
+
+which holds whenever every node lies in its own interval (conservative:
+wider than a calibrated 90 % interval of TAT would be). The responder
+probability's interval is that probability with ΔLVESV's mean moved to
+either end of its own interval.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import norm
+
+from simulators.errors import DataError, MeshError, ParameterError, SiteError
+from twinml.data.population import SPACING_MM, TwinGraph, twin_graph
+from twinml.query.population import (
+    RESPONDER_PCT,
+    Encoded,
+    PopulationSurrogate,
+    Prediction,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "PreparedTwin",
+    "answer",
+    "domain_issues",
+    "load_surrogate",
+    "prepare",
+    "rank_sites",
+    "shape_descriptors",
+]
+
+#: The population model shipped with the package.
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "pretrained" / "population"
+#: Answers reported per query, in order (names of `Prediction.response`).
+REPORTED = ("tat_ms", "qrs_crt_ms", "lvat_ms", "ef_crt_acute_pct", "d_lvesv_pct")
+#: Settings the training sweep held at one value (`ResponseSettings`,
+#: `SAMPLE_DEFAULTS`); checked unless the model card gives them a range.
+TRAINING_FIXED: dict[str, float | str] = {
+    "alpha_endo_deg": 60.0,
+    "alpha_epi_deg": -60.0,
+    "border_factor": 0.5,
+    "heart_rate_bpm": 70.0,
+    "av_delay_ms": 120.0,
+    "baseline": "lbbb",
+    "rv_lead": "rv-apex",
+}
+_CALIBRATION_KEYS = ("activation", "activation_floor_ms", "targets", "target_std")
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedTwin:
+    """A twin with its heart, coarse graph and encoding, reused by queries.
+
+    Attributes
+    ----------
+    twin : Twin
+    heart : Ventricles
+    graph : TwinGraph
+    enc : Encoded
+    seconds : dict of str to float
+        Time of the twin graph (``graph_s``) and the encoding (``encode_s``).
+    """
+
+    twin: Any
+    heart: Any
+    graph: TwinGraph
+    enc: Encoded
+    seconds: dict
+
+
+def load_surrogate(folder: str | Path | None = None) -> PopulationSurrogate:
+    """The population model in `folder` (default: the packaged one), checked.
+
+    Raises
+    ------
+    ParameterError
+        When a folder given by the caller does not exist.
+    DataError
+        When the model lacks a file, a file is not valid JSON or lacks a
+        key, or a member's checkpoint is damaged.
+    """
+    if folder is not None and not Path(folder).is_dir():
+        raise ParameterError(
+            f"--model {str(folder)!r} is not a folder; pass a folder holding "
+            "member_*.pt, calibration.json and model_card.json"
+        )
+    folder = DEFAULT_MODEL if folder is None else Path(folder)
+    if not folder.is_dir():
+        raise DataError(
+            f"no pretrained population model at {folder}; train one with "
+            "`python experiments/population/train.py --sweeps DIR --out "
+            f"{folder}` or pass --model DIR"
+        )
+    try:
+        sur = PopulationSurrogate.load(folder)
+    except json.JSONDecodeError as err:
+        raise DataError(
+            f"{folder}: calibration.json or model_card.json is not valid JSON "
+            f"({err}); reinstall or retrain the model"
+        ) from None
+    missing = [k for k in _CALIBRATION_KEYS if k not in sur.calibration]
+    if missing or not isinstance(sur.card.get("ranges"), dict):
+        raise DataError(
+            f"{folder}: calibration.json lacks {missing} or model_card.json lacks "
+            "'ranges'; reinstall or retrain the model"
+        )
+    return sur
+
+
+def model_spacing_mm(sur: PopulationSurrogate) -> float:
+    """Coarse-graph voxel side the model was trained on, mm (the card's
+    ``spacing_mm`` or ``config.spacing_mm``, else `SPACING_MM`)."""
+    card = sur.card
+    value = card.get("spacing_mm", card.get("config", {}).get("spacing_mm"))
+    return SPACING_MM if value is None else float(value)
+
+
+def prepare(
+    twin, sur: PopulationSurrogate, spacing_mm: float | None = None
+) -> PreparedTwin:
+    """Build the twin's graph from its tissue, scar and mechanics; encode it.
+
+    Parameters
+    ----------
+    twin : Twin
+    sur : PopulationSurrogate
+    spacing_mm : float, optional
+        Voxel side of the coarse graph, mm (default: `model_spacing_mm`).
+    """
+    heart = twin.ventricles()
+    if not heart.has_rv:
+        raise ParameterError(
+            f"twin {twin.folder}: the population model needs a biventricular "
+            "heart (node set surface_rv_endo); this mesh is LV-only"
+        )
+    spacing = spacing_mm or model_spacing_mm(sur)
+
+    # graph from the twin's own tissue, scar and mechanics, then encoding
+    t0 = time.perf_counter()
+    p = twin.parameters
+    graph = twin_graph(
+        heart,
+        twin.tissue(),
+        twin.scar_cells(heart),
+        p["contractility"],
+        p["stiffness"],
+        spacing,
+    )
+    _check_finite(graph)
+    t1 = time.perf_counter()
+    enc = sur.encode(graph)
+    t2 = time.perf_counter()
+    logger.info(
+        "twin %s: %d coarse nodes, graph %.2f s, encoding %.3f s",
+        twin.folder,
+        graph.n_coarse,
+        t1 - t0,
+        t2 - t1,
+    )
+    return PreparedTwin(
+        twin, heart, graph, enc, {"graph_s": t1 - t0, "encode_s": t2 - t1}
+    )
+
+
+def _check_finite(graph: TwinGraph) -> None:
+    """Refuse a graph whose inputs hold inf or NaN (a heart in pieces, or
+    coincident nodes), before they reach the network."""
+    f = graph.features
+    for name, arr in (("node", f.x), ("edge", f.edge_attr)):
+        bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
+        if bad.size:
+            raise MeshError(
+                f"{bad.size} coarse {name}s have non-finite inputs (first "
+                f"{bad[:10].tolist()}): the heart is in pieces or has coincident "
+                "nodes; repair it with `twinml mesh check --fix` and make the twin "
+                "again"
+            )
+
+
+# ---------------------------------------------------------------- queries
+def lead_node(prepared: PreparedTwin, text: str) -> int:
+    """An LV lead site (``node:ID``, ``aha:N``, ``xyz:..``, ``uvc:Z,PHI``)
+    resolved on the twin and checked against its candidates (outside scar).
+    """
+    from twinml.twins.sites import parse_lv_lead
+
+    node = parse_lv_lead(prepared.heart, text)
+    cand = prepared.graph.lv_candidates
+    if not np.isin(node, cand):
+        raise SiteError(
+            f"LV lead {text!r} (node {node}) is not one of the twin's "
+            f"{cand.size} LV candidate sites (LV free-wall epicardium outside "
+            "scar); pick one with --optimise-lead"
+        )
+    return int(node)
+
+
+def answer(
+    sur: PopulationSurrogate, prepared: PreparedTwin, lead: int, vv_delay_ms: float
+) -> dict[str, Any]:
+    """Predicted response of one LV lead with 90 % intervals.
+
+    Returns
+    -------
+    dict
+        ``site``, ``vv_delay_ms``, one ``{"value", "interval_90"}`` entry
+        per `REPORTED` name and ``responder_probability``, ``in_domain`` and
+        ``domain_issues``.
+    """
+    p = sur.predict(prepared.enc, [lead], vv_delay_ms, fine=True)
+    g = prepared.graph
+    row = _rows(p, g.live, g.lv_mask)[0]
+    issues = domain_issues(sur, prepared.twin, prepared.heart, vv_delay_ms, lead)
+    return {
+        "site": f"node:{lead}",
+        "vv_delay_ms": float(vv_delay_ms),
+        **row,
+        "in_domain": not issues,
+        "domain_issues": issues,
+    }
+
+
+def rank_sites(
+    sur: PopulationSurrogate,
+    prepared: PreparedTwin,
+    vv_delay_ms: float,
+    max_sites: int = 300,
+    top: int = 10,
+) -> dict[str, Any]:
+    """Rank the twin's LV candidate sites in one batched call.
+
+    Sites are ordered by predicted ΔLVESV (most negative first; values
+    within 0.1 % count as equal) and then by LVAT (shortest first).
+
+    Parameters
+    ----------
+    max_sites : int
+        At most this many candidates are scored: one per coarse node, then
+        evenly strided (deterministic).
+    top : int
+        Sites returned.
+
+    Returns
+    -------
+    dict
+        ``n_candidates``, ``n_ranked``, ``best`` (the `top` sites, each as
+        `answer` without the twin-level domain fields, with ``rank``) and
+        ``predict_s``.
+    """
+    if max_sites < 1 or top < 1:
+        raise ParameterError(
+            f"max_sites and top must be at least 1, got {max_sites} and {top}"
+        )
+    sites = subsample_sites(prepared.graph, max_sites)
+
+    # one batched call on the coarse nodes, then the ordering
+    t0 = time.perf_counter()
+    p = sur.predict(prepared.enc, sites, vv_delay_ms, fine=False)
+    g = prepared.graph
+    rep = g.coarse.rep
+    rows = _rows(p, g.live[rep], g.lv_mask[rep])
+    dlvesv = np.round(p.response["d_lvesv_pct"], 1)
+    order = np.lexsort((p.response["lvat_ms"], dlvesv))[:top]
+    seconds = time.perf_counter() - t0
+
+    best = []
+    for rank, k in enumerate(order, start=1):
+        node = int(sites[k])
+        lead_issues = sur.domain_issues(_lead_values(prepared.heart, node))
+        best.append(
+            {
+                "rank": rank,
+                "site": f"node:{node}",
+                **rows[k],
+                "lead_issues": lead_issues,
+            }
+        )
+    return {
+        "n_candidates": int(g.lv_candidates.size),
+        "n_ranked": int(sites.size),
+        "best": best,
+        "predict_s": seconds,
+    }
+
+
+def subsample_sites(graph: TwinGraph, max_sites: int) -> np.ndarray:
+    """At most `max_sites` LV candidates: one per coarse node, then strided."""
+    cand = graph.lv_candidates
+    if cand.size <= max_sites:
+        return cand
+    _, first = np.unique(graph.coarse.cluster[cand], return_index=True)
+    sites = cand[np.sort(first)]
+    if sites.size > max_sites:
+        pick = np.linspace(0, sites.size - 1, max_sites).round().astype(int)
+        sites = sites[np.unique(pick)]
+    return sites
+
+
+def _rows(p: Prediction, live: np.ndarray, lv: np.ndarray) -> list[dict[str, Any]]:
+    """Each query's answers with their 90 % intervals, as plain dicts.
+
+    Parameters
+    ----------
+    p : Prediction
+        B queries; ``t_ms`` on the fine (n_points) or coarse nodes.
+    live, lv : ndarray of shape (n_nodes,), bool
+        Nodes outside scar, and LV nodes, on the same nodes as ``p.t_ms``.
+    """
+    half = dict(p.half_width)
+    lo, hi = extreme_intervals(p.t_ms, p.t_half_width_ms, live, lv)
+    bounds = {k: (p.response[k] - half[k], p.response[k] + half[k]) for k in half}
+    bounds["tat_ms"], bounds["lvat_ms"] = (lo[0], hi[0]), (lo[1], hi[1])
+
+    # responder probability with ΔLVESV's mean at the ends of its interval
+    sigma = half["d_lvesv_pct"] / norm.ppf(0.95)
+    d_lo, d_hi = bounds["d_lvesv_pct"]
+    p_lo = norm.cdf((RESPONDER_PCT - d_hi) / sigma)
+    p_hi = norm.cdf((RESPONDER_PCT - d_lo) / sigma)
+
+    rows = []
+    for b in range(p.t_ms.shape[0]):
+        row = {
+            k: _entry(p.response[k][b], bounds[k][0][b], bounds[k][1][b])
+            for k in REPORTED
+        }
+        row["responder_probability"] = _entry(
+            p.responder_probability[b], p_lo[b], p_hi[b]
+        )
+        rows.append(row)
+    return rows
+
+
+def extreme_intervals(
+    t_ms: np.ndarray, half_ms: np.ndarray, live: np.ndarray, lv: np.ndarray
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Bounds of TAT and LVAT from every node's interval ``t +- h``.
+
+    Parameters
+    ----------
+    t_ms, half_ms : ndarray of shape (B, n_nodes)
+        Mean activation times and half widths of their intervals, ms.
+    live, lv : ndarray of shape (n_nodes,), bool
+        Nodes that activate (outside scar) and LV nodes.
+
+    Returns
+    -------
+    (tat_lo, lvat_lo), (tat_hi, lvat_hi) : ndarrays of shape (B,), ms
+
+    Examples
+    --------
+    >>> t = np.array([[0.0, 10.0, 30.0]]); h = np.full((1, 3), 1.0)
+    >>> m = np.array([True, True, True]); lv = np.array([False, True, False])
+    >>> (tat_lo, lvat_lo), (tat_hi, lvat_hi) = extreme_intervals(t, h, m, lv)
+    >>> float(tat_lo[0]), float(tat_hi[0]), float(lvat_lo[0]), float(lvat_hi[0])
+    (28.0, 32.0, 8.0, 12.0)
+    """
+    lo = np.where(live, t_ms - half_ms, np.nan)
+    hi = np.where(live, t_ms + half_ms, np.nan)
+    first_lo, first_hi = np.nanmin(lo, axis=1), np.nanmin(hi, axis=1)
+    last_lo, last_hi = np.nanmax(lo, axis=1), np.nanmax(hi, axis=1)
+    lv_lo = np.nanmax(np.where(lv, lo, np.nan), axis=1)
+    lv_hi = np.nanmax(np.where(lv, hi, np.nan), axis=1)
+    lows = (np.maximum(last_lo - first_hi, 0.0), np.maximum(lv_lo - first_hi, 0.0))
+    return lows, (last_hi - first_lo, lv_hi - first_lo)
+
+
+def _entry(value: float, lo: float, hi: float) -> dict[str, Any]:
+    return {"value": float(value), "interval_90": [float(lo), float(hi)]}
+
+
+# ----------------------------------------------------------------- domain
+def shape_descriptors(heart) -> dict[str, float]:
+    """Pose-free size descriptors of a heart, mL (the model card's names).
+
+    The same as ``shape_descriptors`` of ``experiments/population/train.py``,
+    which writes the card's ranges.
+    """
+    from simulators.circulation.geometry import heart_geometry
+
+    g = heart_geometry(heart.mesh, heart.aha)
+    v = np.bincount(g.wall, g.v_wall_ml, 3)
+    return {
+        "lv_cavity_ml": float(g.v_lv_ml),
+        "rv_cavity_ml": float(g.v_rv_ml + g.v_rvot_ml),
+        "lv_free_wall_ml": float(v[0]),
+        "septum_ml": float(v[1]),
+        "rv_wall_ml": float(v[2]),
+    }
+
+
+def domain_issues(
+    sur: PopulationSurrogate,
+    twin,
+    heart,
+    vv_delay_ms: float,
+    lead: int | None = None,
+) -> list[str]:
+    """Where a twin and query lie outside the model's training domain.
+
+    Compares the twin's tissue (velocities times ``cv_scale``, as the
+    emulator reads them), scar, mechanics, shape descriptors, the VV delay
+    and the lead's (height, angle) with the model card's ranges, and the
+    settings the sweep held fixed (`TRAINING_FIXED`) with their value.
+
+    Returns
+    -------
+    list of str
+        One line per issue naming the parameter, its value and the range.
+    """
+    ranges = sur.card["ranges"]
+    p = twin.parameters
+    values: dict[str, float] = {
+        "v_fibre_mm_ms": p["v_fibre_mm_ms"] * p["cv_scale"],
+        "v_cross_mm_ms": p["v_cross_mm_ms"] * p["cv_scale"],
+        "v_endo_mm_ms": p["v_endo_mm_ms"],
+        "contractility": p["contractility"],
+        "stiffness": p["stiffness"],
+        "scar": float(twin.scar is not None),
+        "vv_delay_ms": vv_delay_ms,
+        **{f"scar_{k}": v for k, v in (twin.scar or {}).items()},
+        **shape_descriptors(heart),
+    }
+    if lead is not None:
+        values.update(_lead_values(heart, lead))
+    issues = sur.domain_issues(values)
+
+    # what the sweep never varied
+    flat = twin.values()
+    for name, fixed in TRAINING_FIXED.items():
+        if name in ranges or flat.get(name) is None:
+            continue
+        if isinstance(fixed, str) and flat[name] != fixed:
+            issues.append(f"{name} = {flat[name]} but the model knows only {fixed}")
+        elif not isinstance(fixed, str) and not np.isclose(flat[name], fixed):
+            issues.append(
+                f"{name} = {flat[name]:.4g} outside the training range "
+                f"[{fixed:.4g}, {fixed:.4g}]"
+            )
+    return issues
+
+
+def _lead_values(heart, node: int) -> dict[str, float]:
+    """The lead's height (0 apex, 1 base) and angle from the septum in
+    [0, 360) degrees, as the sweep's ``lv_lead_*`` entries."""
+    return {
+        "lv_lead_apicobasal": float(heart.z_long[node]),
+        "lv_lead_rotational_deg": float(heart.phi_deg[node] % 360.0),
+    }
