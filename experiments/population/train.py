@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--results", type=Path, default=Path("experiments/results/population.json")
     )
-    ap.add_argument("--epochs", type=int, default=50)
+    ap.add_argument("--epochs", type=int, default=90)
     ap.add_argument("--members", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--h-mm", type=float, default=3.0)

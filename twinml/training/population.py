@@ -48,7 +48,7 @@ class PopulationConfig:
     decoder_width: int = 48
     pooled_dim: int = 8
     head_width: int = 96
-    epochs: int = 50
+    epochs: int = 90
     lr: float = 3e-3
     seed: int = 0
     n_members: int = 3
