@@ -27,10 +27,10 @@ surrogate's median time for a new query on an encoded twin (everything a
 new lead site or VV delay needs: the issue encodes each twin once and
 reuses it for every query); ``speedup_first_query`` divides it by the
 first query on a new twin (twin graph and encoding included).
-``rank_200_sites_s`` is one batched `predict(..., fine=False)` call that scores `--sites` LV candidate
-sites of the real heart and orders them (ΔLVESV, then LVAT) on the encoded
-twin, best of three; ``rank_200_sites_with_encoding_s`` adds the twin graph
-and encoding.
+``rank_200_sites_s`` is one batched `predict(..., fine=False)` call that
+scores `--sites` LV candidate sites of the real heart and orders them
+(ΔLVESV, then LVAT) on the encoded twin, best of three;
+``rank_200_sites_with_encoding_s`` adds the twin graph and encoding.
 
 Run from the repository root (any model folder; the packaged one by default)::
 
