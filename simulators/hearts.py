@@ -46,10 +46,11 @@ def load_mesh(spec: str | Path) -> TetMesh:
     if not path.exists():
         raise MeshError(f"no mesh {name!r}: not a file and not one of {list(BUILTIN)}")
     from simulators.mesh.io import read_mesh
-    from simulators.mesh.validate import validate_mesh
+    from simulators.mesh.validate import check_heart_size, validate_mesh
 
     mesh = read_mesh(path)
     validate_mesh(mesh)
+    check_heart_size(mesh, str(path))
     return mesh
 
 

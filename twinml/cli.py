@@ -98,6 +98,59 @@ def guarded(step: Callable[[], T]) -> T:
         raise  # not reached: _fail always exits
 
 
+def check_out_path(path: Path, kind: str = "folder", flag: str = "--out") -> Path:
+    """The resolved `path` once twinml can write it there; creates nothing.
+
+    Checked before any heavy work: a file where a folder must be (or the
+    reverse), a file among the path's parents, or a folder that refuses
+    writes. The nearest existing folder is probed with a temporary file.
+
+    Parameters
+    ----------
+    path : Path
+        The path given on the command line.
+    kind : {"folder", "file"}
+        Whether `path` names a folder or a file to write.
+    flag : str
+        The option's name, for the message.
+
+    Raises
+    ------
+    ParameterError
+        Naming the option, the path and the reason.
+    """
+    import tempfile
+
+    from simulators.errors import ParameterError
+
+    target = Path(path).expanduser().resolve()
+    reason = None
+    if kind == "file" and target.is_dir():
+        reason = "it is a folder"
+    elif kind == "folder" and target.exists() and not target.is_dir():
+        reason = "it is a file"
+
+    # nearest existing folder: a file there blocks the path
+    parent = target if kind == "folder" else target.parent
+    while reason is None and not parent.exists():
+        parent = parent.parent
+    if reason is None and not parent.is_dir():
+        reason = f"{str(parent)!r} is a file, not a folder"
+    if reason is None:
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".twinml-probe.", dir=parent)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as err:
+            reason = f"{err.strerror or err} in {str(parent)!r}"
+    if reason is not None:
+        raise ParameterError(
+            f"{flag} must be a {kind} path twinml can write: got {str(path)!r} "
+            f"({reason}); pass another {kind} path"
+        )
+    return target
+
+
 def _fail(err: BaseException) -> None:
     """One-line reason on stderr and the exit code of the error's class."""
     from simulators.errors import TwinmlInputError
@@ -208,7 +261,7 @@ def _simulate(
     import numpy as np
 
     from simulators.ep.protocols import PacingPlan
-    from simulators.ep.sites import parse_site
+    from simulators.ep.sites import check_site_text, parse_site
     from simulators.errors import ParameterError
     from simulators.hearts import load_heart
     from simulators.mesh.io import write_vtu
@@ -233,10 +286,12 @@ def _simulate(
         vv_delay_ms=vv_delay,
         av_delay_ms=av_delay,
     )
-    vtu = Path(out).resolve()
-    if vtu.is_dir() or vtu.suffix != ".vtu":
+    if Path(out).suffix != ".vtu":
         raise ParameterError(f"--out must be a .vtu file path, got {out}")
-    vtu.parent.mkdir(parents=True, exist_ok=True)
+    vtu = check_out_path(out, "file")
+    for text, role in ((lv_lead, "lv"), (rv_lead, "rv")):
+        if text is not None:
+            check_site_text(text, role)
 
     heart = load_heart(mesh)
     lv = None if lv_lead is None else parse_site(heart, lv_lead, "lv")
@@ -249,6 +304,7 @@ def _simulate(
     else:
         act, extra, png = simulate_haemodynamics(heart, plan, options)
     ecg = heart.ecg(act)
+    vtu.parent.mkdir(parents=True, exist_ok=True)
     write_vtu(
         heart.mesh.with_fields(
             point_data={

@@ -27,8 +27,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -231,9 +229,9 @@ def _crt(args: dict[str, Any], out: Path) -> dict[str, Any]:
     """Check the arguments, run the three states, write the files."""
     from simulators.circulation.twin import CirculationTwin
     from simulators.ep.protocols import PacingPlan
-    from simulators.ep.sites import parse_site
+    from simulators.ep.sites import check_site_text, parse_site
     from simulators.hearts import load_heart
-    from simulators.mesh.io import atomic_paths
+    from twinml.cli import check_out_path
     from twinml.provenance import environment_info
     from twinml.viz.pv import beat_loops, pv_loops_png
 
@@ -243,7 +241,10 @@ def _crt(args: dict[str, Any], out: Path) -> dict[str, Any]:
     )
     tissue = _tissue(args["cv_scale"])
     PacingPlan("crt", lv_lead=0, vv_delay_ms=args["vv_delay_ms"])
-    folder = _writable_folder(out)
+    check_site_text(args["lv_lead"], "lv")
+    if args["rv_lead"] is not None:
+        check_site_text(args["rv_lead"], "rv")
+    folder = check_out_path(out, "folder")
 
     # heart, leads, and the three states
     start = time.perf_counter()
@@ -293,10 +294,30 @@ def _crt(args: dict[str, Any], out: Path) -> dict[str, Any]:
         f"CRT, LV lead {args['lv_lead']} (node {lv}), VV {args['vv_delay_ms']:g} "
         f"ms, on {args['mesh']}",
     )
-    with atomic_paths([folder / name for name in CRT_FILES]) as (tmp_png, tmp_json):
-        tmp_png.write_bytes(png)
-        tmp_json.write_text(json.dumps(report, indent=2) + "\n")
+    _write_crt_files(folder, png, report)
     return report
+
+
+def _write_crt_files(folder: Path, png: bytes, report: dict[str, Any]) -> None:
+    """Write `CRT_FILES` into `folder`, all or none.
+
+    The folder is made here, when there is something to write; when the
+    write fails, the folders made for it are removed again.
+    """
+    from simulators.mesh.io import atomic_paths
+
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        paths = [folder / name for name in CRT_FILES]
+        with atomic_paths(paths) as (tmp_png, tmp_json):
+            tmp_png.write_bytes(png)
+            tmp_json.write_text(json.dumps(report, indent=2) + "\n")
+    except BaseException:
+        for path in made:  # innermost first; only empty folders go
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
 
 
 def _check_biventricular(heart: Ventricles, what: str) -> None:
@@ -342,31 +363,6 @@ def _adaptation(adapted: Any) -> dict[str, Any]:
         "converged": bool(adapted.converged),
         "max_change": float(adapted.max_change),
     }
-
-
-def _writable_folder(out: Path) -> Path:
-    """Create `out` if needed and check that a file can be written in it.
-
-    Raises
-    ------
-    ParameterError
-        When `out` cannot be created or written (a file in the way, no
-        permission), naming the path and the reason.
-    """
-    from simulators.errors import ParameterError
-
-    folder = Path(out).resolve()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".twinml-probe.", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise ParameterError(
-            f"--out must be a folder twinml can write, got {str(out)!r} "
-            f"({err.strerror or err}); pass another folder"
-        ) from None
-    return folder
 
 
 def _crt_human(r: dict[str, Any]) -> str:

@@ -5,7 +5,9 @@ The command `diagnose` is registered on the main command with
 fitted on the virtual heart-failure cohort (`twinml.heads.cohort`) to a
 patient's clinic measurements (a JSON object of `FEATURES`, or a list of
 them, or ``{"patients": [...]}``). Missing measurements are filled with
-the cohort's medians and flagged; unknown keys are refused. The risk comes
+the cohort's medians and flagged; unknown keys, booleans, NaN and values
+outside the physiological ranges of `measurement_ranges` (a unit slip such
+as a QRS in seconds) are refused. The risk comes
 from the virtual cohort's assumed hazard (its data card), not from a
 clinical study. Exit 0 on success, 2 on bad input, 1 otherwise.
 """
@@ -39,8 +41,15 @@ def read_measurements(path: Path) -> list[dict]:
         raise FeatureError(f"no measurements file {path}") from None
     except json.JSONDecodeError as err:
         raise FeatureError(f"{path} is not JSON: {err}") from None
-    patients = data.get("patients", data) if isinstance(data, dict) else data
-    patients = [patients] if isinstance(patients, dict) else patients
+    if isinstance(data, dict) and "patients" in data:
+        extra = sorted(set(data) - {"patients"})
+        if extra:
+            raise FeatureError(
+                f"{path}: unknown top-level keys {extra} beside 'patients'; "
+                "put each patient's measurements inside 'patients'"
+            )
+        data = data["patients"]
+    patients = [data] if isinstance(data, dict) else data
     if not isinstance(patients, list) or not patients:
         raise FeatureError(f"{path}: expected an object of measurements or a list")
     for i, p in enumerate(patients):
@@ -52,11 +61,66 @@ def read_measurements(path: Path) -> list[dict]:
                 f"patient {i}: unknown measurements {unknown}; expected keys "
                 f"from {list(FEATURES)} (units in the names)"
             )
-        bad = [k for k, v in p.items()
-               if v is not None and not isinstance(v, int | float)]  # fmt: skip
-        if bad:
-            raise FeatureError(f"patient {i}: non-numeric values for {bad}")
+        for key, value in p.items():
+            check_measurement(key, value, f"patient {i}")
     return patients
+
+
+def measurement_ranges() -> dict[str, tuple[str, float, float]]:
+    """Feature -> (unit, low, high), inclusive: the physiological range.
+
+    Features a twin also records take the ranges of
+    `twinml.twins.observations.FIELDS`; the others are set here.
+    """
+    from twinml.twins.observations import FIELDS
+
+    ranges = {f: FIELDS[name] for name, f in TWIN_TO_FEATURE.items()}
+    return {**ranges, **OTHER_RANGES}
+
+
+#: Ranges of the features `twinml.twins.observations.FIELDS` lacks. GLS is
+#: negative (shortening); strain dispersion is an SD (never negative); the
+#: septal-to-lateral work difference is relative to the mean LV work, which
+#: a septum doing negative work can push past 200 %.
+OTHER_RANGES: dict[str, tuple[str, float, float]] = {
+    "age_years": ("years", 0.0, 120.0),
+    "gls_pct": ("%", -40.0, 5.0),
+    "strain_dispersion_pct": ("%", 0.0, 40.0),
+    "work_diff_pct": ("%", -400.0, 400.0),
+    "septal_flash_pct": ("%", -50.0, 50.0),
+    "female": ("0 or 1", 0.0, 1.0),
+}
+
+
+def check_measurement(key: str, value, where: str) -> None:
+    """Refuse a value that is not a finite number in `key`'s range.
+
+    None (not measured) passes; ``female`` must be 0 or 1.
+    """
+    import math
+
+    from twinml.heads.checks import FeatureError
+
+    unit, low, high = measurement_ranges()[key]
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FeatureError(
+            f"{where}: {key} must be a number ({unit}) or null, got {value!r}"
+        )
+    if not math.isfinite(value):
+        raise FeatureError(
+            f"{where}: {key} must be a finite number ({unit}) or null for not "
+            f"measured, got {value}"
+        )
+    if key == "female" and value not in (0, 1):
+        raise FeatureError(f"{where}: female must be 0 or 1, got {value!r}")
+    if not low <= value <= high:
+        raise FeatureError(
+            f"{where}: {key} = {value:g} {unit} is outside the physiological "
+            f"range {low:g} .. {high:g} {unit}; give it in {unit} (the unit is "
+            "in the name)"
+        )
 
 
 #: Twin observation fields (`twinml.twins.observations`) to head features.
@@ -79,11 +143,11 @@ def twin_measurements(twin: Path) -> list[dict]:
     imputed by the heads and flagged in the explanation.
     """
     from twinml.heads.checks import FeatureError
-    from twinml.twins.observations import load_observations
+    from twinml.twins import Twin
 
     if not Path(twin).is_dir():
         raise FeatureError(f"--twin {twin} is not a folder")
-    obs = load_observations(twin)
+    obs = Twin.load(twin).observations  # checks the whole folder first
     if obs is None:
         raise FeatureError(
             f"twin folder {twin} holds no observations ({TWIN_OBSERVATIONS}); add "
@@ -172,12 +236,14 @@ def diagnose(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Diagnosis (HF yes/no, phenotype), risk and per-feature explanations."""
-    from twinml.cli import guarded
+    from twinml.cli import check_out_path, guarded
     from twinml.heads.checks import FeatureError
 
     def step() -> dict:
         if (measurements is None) == (twin is None):
             raise FeatureError("give exactly one of --measurements FILE or --twin DIR")
+        if plots is not None:
+            check_out_path(plots, "folder", "--plots")
         if twin is not None:
             return diagnose_patients(twin_measurements(twin), plots)
         return diagnose_patients(read_measurements(measurements), plots)

@@ -109,12 +109,14 @@ def _new(
     seed: int | None,
 ):
     """Parse the arguments (bad input fails before any mesh work), then create."""
+    from twinml.cli import check_out_path
     from twinml.twins import create_twin
     from twinml.twins.folder import split_params
 
     values = parse_pairs(pairs)
-    split_params(values)
+    split_params(values)  # leads' forms and AHA segments too
     obs = None if observations is None else _read_observations(observations)
+    check_out_path(out, "folder")
     return create_twin(out, mesh, values, obs, seed=seed, overwrite=force)
 
 

@@ -254,10 +254,21 @@ def _one_beat(rhs, v: np.ndarray, period: float, t_eval: np.ndarray | None, rtol
             "heart or circulation left the physiological range; check the patch "
             "and circuit parameters"
         )
-    if not sol.success or not np.isfinite(sol.y).all():
+    if not sol.success:
         raise ConvergenceError(
-            f"integration of a beat failed: {sol.message} (a wall equilibrium "
-            "that does not converge gives NaN rates; check the patch parameters)"
+            f"integration of a beat stopped at t = {sol.t[-1]:.1f} of "
+            f"{period:.1f} ms: {sol.message}"
+        )
+
+    # the solver may step through NaN rates and still report success
+    bad = ~np.isfinite(sol.y).all(axis=0)
+    if bad.any():
+        raise ConvergenceError(
+            f"a beat's state became non-finite (NaN or inf) by t = "
+            f"{sol.t[np.argmax(bad)]:.1f} of {period:.1f} ms: the wall "
+            "equilibrium did not converge and gave NaN rates; the heart rate, "
+            "conduction velocity or patch parameters leave the model's range "
+            "(a lower heart rate or faster conduction may bring it back)"
         )
     return sol
 

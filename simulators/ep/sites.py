@@ -33,6 +33,48 @@ FORMS = {
 }
 
 
+def check_site_text(text: str, role: str = "lv") -> None:
+    """Check a lead site's form without a heart, before any mesh work.
+
+    The form, the integers, the AHA segment (1..17, and for an LV lead one
+    of `LV_LEAD_SEGMENTS`) and the three numbers of ``xyz:`` are checked;
+    whether the site exists on a given mesh is left to `parse_site`.
+
+    Raises
+    ------
+    SiteError
+        Naming the site and the forms the role takes.
+
+    Examples
+    --------
+    >>> check_site_text("aha:5")
+    >>> check_site_text("aha:20")
+    Traceback (most recent call last):
+    ...
+    simulators.errors.SiteError: AHA segments are 1..17, got 20
+    """
+    if role not in ("lv", "rv"):
+        raise SiteError(f"role must be 'lv' or 'rv', got {role!r}")
+    kind, _, value = text.strip().partition(":")
+    kind = kind.lower()
+    if kind in ("rv-apex", "rv-septum") and not value:
+        if role == "lv":
+            raise SiteError(f"{text!r} is an RV site; an LV lead takes {FORMS['lv']}")
+    elif kind == "node":
+        if _integer(value, text) < 0:
+            raise SiteError(f"lead site {text!r}: node ids are 0 or more")
+    elif kind == "aha":
+        if role == "rv":
+            raise SiteError(
+                f"{text!r}: AHA segments are LV; an RV lead takes {FORMS['rv']}"
+            )
+        _check_aha(_integer(value, text), role)
+    elif kind == "xyz":
+        _xyz(value, text)
+    else:
+        raise SiteError(f"cannot read lead site {text!r}; expected {FORMS[role]}")
+
+
 def parse_site(heart: Ventricles, text: str, role: str = "lv") -> int:
     """Resolve a lead site to a node id.
 
@@ -49,15 +91,12 @@ def parse_site(heart: Ventricles, text: str, role: str = "lv") -> int:
     int
         Node id.
     """
-    if role not in ("lv", "rv"):
-        raise SiteError(f"role must be 'lv' or 'rv', got {role!r}")
+    check_site_text(text, role)
     kind, _, value = text.strip().partition(":")
     kind = kind.lower()
 
     # named RV sites
-    if kind in ("rv-apex", "rv-septum") and not value:
-        if role == "lv":
-            raise SiteError(f"{text!r} is an RV site; an LV lead takes {FORMS['lv']}")
+    if kind in ("rv-apex", "rv-septum"):
         node = heart.rv_apex if kind == "rv-apex" else heart.rv_septum
         if node is None:
             raise SiteError(f"this mesh has no RV, so {text!r} does not exist")
@@ -65,15 +104,9 @@ def parse_site(heart: Ventricles, text: str, role: str = "lv") -> int:
     if kind == "node":
         node = _integer(value, text)
     elif kind == "aha":
-        if role == "rv":
-            raise SiteError(
-                f"{text!r}: AHA segments are LV; an RV lead takes {FORMS['rv']}"
-            )
         node = _aha_site(heart, _integer(value, text), role)
-    elif kind == "xyz":
-        node = _xyz_site(heart, value, text, role)
     else:
-        raise SiteError(f"cannot read lead site {text!r}; expected {FORMS[role]}")
+        node = _xyz_site(heart, value, text, role)
 
     # range and region
     if not 0 <= node < heart.mesh.n_points:
@@ -93,13 +126,7 @@ def _integer(value: str, text: str) -> int:
 
 def _aha_site(heart: Ventricles, segment: int, role: str) -> int:
     """Epicardial node nearest the centroid of an AHA segment's epicardium."""
-    if not 1 <= segment <= 17:
-        raise SiteError(f"AHA segments are 1..17, got {segment}")
-    if role == "lv" and segment not in LV_LEAD_SEGMENTS:
-        raise SiteError(
-            f"an LV lead cannot take AHA segment {segment} (septal or apical); "
-            f"allowed segments: {list(LV_LEAD_SEGMENTS)}"
-        )
+    _check_aha(segment, role)
     epi = heart.mesh.surface_nodes("lv_epi")
     nodes = epi[heart.aha[epi] == segment]
     if role == "lv":
@@ -112,12 +139,18 @@ def _aha_site(heart: Ventricles, segment: int, role: str) -> int:
     )
 
 
-def _xyz_site(heart: Ventricles, value: str, text: str, role: str) -> int:
-    """Nearest lead-bearing node to a point in mm, within the snap limit.
+def _check_aha(segment: int, role: str) -> None:
+    if not 1 <= segment <= 17:
+        raise SiteError(f"AHA segments are 1..17, got {segment}")
+    if role == "lv" and segment not in LV_LEAD_SEGMENTS:
+        raise SiteError(
+            f"an LV lead cannot take AHA segment {segment} (septal or apical); "
+            f"allowed segments: {list(LV_LEAD_SEGMENTS)}"
+        )
 
-    An LV lead snaps to the epicardium (coronary veins), an RV lead to the RV
-    endocardium (transvenous).
-    """
+
+def _xyz(value: str, text: str) -> np.ndarray:
+    """The point of an ``xyz:X,Y,Z`` site, mm, shape (3,)."""
     try:
         xyz = np.array([float(v) for v in value.split(",")])
     except ValueError:
@@ -126,6 +159,16 @@ def _xyz_site(heart: Ventricles, value: str, text: str, role: str) -> int:
         raise SiteError(
             f"lead site {text!r}: expected xyz:X,Y,Z with three numbers in mm"
         )
+    return xyz
+
+
+def _xyz_site(heart: Ventricles, value: str, text: str, role: str) -> int:
+    """Nearest lead-bearing node to a point in mm, within the snap limit.
+
+    An LV lead snaps to the epicardium (coronary veins), an RV lead to the RV
+    endocardium (transvenous).
+    """
+    xyz = _xyz(value, text)
     nodes = (
         heart.epicardial_nodes if role == "lv" else np.flatnonzero(heart.rv_endo_mask)
     )

@@ -56,6 +56,13 @@ logger = logging.getLogger(__name__)
 #: Below it the mesh is probably in metres, above it in micrometres.
 EDGE_RANGE_MM = (0.01, 50.0)
 
+#: Plausible bounding-box diagonal of a heart mesh in mm, as (low, high). A
+#: human heart's is about 100-200 mm. The low end admits the Land et al.
+#: (2015) benchmark LV (`simulators.mesh.parametric.LAND2015`, about 38 mm),
+#: a legitimately small shape, and still refuses a human heart in
+#: centimetres (10-20 "mm"), which the median-edge check lets through.
+HEART_SIZE_MM = (25.0, 300.0)
+
 #: How many ids an error message lists before summarising the rest.
 MAX_IDS_SHOWN = 10
 
@@ -397,6 +404,68 @@ def validate_mesh(
         if strict:
             raise error(message)
         warnings.warn(message, MeshQualityWarning, stacklevel=2)
+
+
+def check_heart_size(
+    mesh: TetMesh,
+    where: str = "mesh",
+    size_range_mm: tuple[float, float] = HEART_SIZE_MM,
+) -> float:
+    """Refuse a heart whose size says its unit is not mm.
+
+    The median-edge check (`check_mesh`) catches metres and micrometres but
+    not centimetres, whose edges (0.1-0.5 "mm" for a human heart) look like
+    a fine mesh in mm; the heart's bounding-box diagonal does not.
+
+    Parameters
+    ----------
+    mesh : TetMesh
+        A heart, points of shape (n_points, 3), expected in mm.
+    where : str
+        Name used in the message (the file).
+    size_range_mm : tuple of float
+        Plausible diagonal, mm (`HEART_SIZE_MM` says why).
+
+    Returns
+    -------
+    float
+        The bounding-box diagonal, mm.
+
+    Raises
+    ------
+    UnitsError
+        Outside the range, with the power of ten that brings the heart to
+        about 120 mm (10 for centimetres).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> points = 120.0 * np.vstack([np.zeros(3), np.eye(3)])
+    >>> m = TetMesh(points, np.array([[0, 1, 2, 3]]))
+    >>> round(check_heart_size(m))  # 120 sqrt(3)
+    208
+    """
+    points = mesh.points[np.isfinite(mesh.points).all(axis=1)]
+    if not len(points):
+        return float("nan")
+    diagonal = float(np.linalg.norm(points.max(axis=0) - points.min(axis=0)))
+    low, high = size_range_mm
+    if low <= diagonal <= high:
+        return diagonal
+
+    # the power of ten that brings it to a human heart's size
+    exponent = round(np.log10(120.0 / max(diagonal, 1e-12)))
+    fix = (
+        f"multiply the points by {10**exponent:g}"
+        if exponent > 0
+        else f"divide the points by {10**-exponent:g}"
+    )
+    unit = " (centimetres?)" if exponent == 1 else ""
+    raise UnitsError(
+        f"{where}: the heart's bounding-box diagonal is {diagonal:.3g}, expected "
+        f"{low:g}..{high:g} mm for a heart; it does not look like mm{unit}: "
+        f"{fix} (twinml never rescales silently)"
+    )
 
 
 def check_finite_field(mesh: TetMesh, name: str, location: str) -> None:

@@ -134,3 +134,15 @@ def test_non_physical_parameters_are_rejected(rodero_geometry, model):
 def test_no_steady_state_raises_with_beat_count_and_residual(model):
     with pytest.raises(ConvergenceError, match=r"after 2 beats.* change by \d"):
         simulate(model, np.zeros(model.n_patches), max_beats=2)
+
+
+def test_nan_rates_are_named_not_the_solvers_success_message():
+    from simulators.circulation.beats import _one_beat
+
+    def rhs(t, y):  # a wall equilibrium that fails after 50 ms
+        return np.full_like(y, np.nan if t > 50.0 else 0.0)
+
+    with pytest.raises(ConvergenceError, match="non-finite") as err:
+        _one_beat(rhs, np.full(10, 100.0), 800.0, None)
+    assert "wall equilibrium" in str(err.value)
+    assert "successfully" not in str(err.value)

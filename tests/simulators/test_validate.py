@@ -166,3 +166,27 @@ def test_fibre_shape_is_checked():
 def test_format_ids_short_and_long():
     assert format_ids(np.array([3, 1])) == "[3, 1]"
     assert format_ids(list(range(11)), limit=2) == "[0, 1] and 9 more (11 in all)"
+
+
+def test_heart_size_passes_the_shipped_shapes(rodero_mesh):
+    from simulators.mesh.parametric import lv_ellipsoid
+    from simulators.mesh.validate import HEART_SIZE_MM, check_heart_size
+
+    small = dict(n_circ=12, n_long=6, n_trans=2)
+    sizes = [
+        check_heart_size(rodero_mesh),
+        check_heart_size(lv_ellipsoid("human", **small)),
+        check_heart_size(lv_ellipsoid("land2015", **small)),  # about 38 mm
+    ]
+    assert all(HEART_SIZE_MM[0] <= d <= HEART_SIZE_MM[1] for d in sizes)
+
+
+def test_heart_in_centimetres_is_refused_with_the_factor(tmp_path):
+    from simulators.hearts import load_mesh
+    from simulators.mesh.io import write_vtu
+    from simulators.mesh.parametric import lv_ellipsoid
+
+    mm = lv_ellipsoid("human", n_circ=12, n_long=6, n_trans=2)
+    write_vtu(TetMesh(mm.points / 10.0, mm.cells), tmp_path / "cm.vtu")
+    with pytest.raises(UnitsError, match="multiply the points by 10 "):
+        load_mesh(tmp_path / "cm.vtu")

@@ -136,7 +136,7 @@ def test_crt_leaves_nothing_behind_when_a_write_fails(crt_run, tmp_path, monkeyp
     out = tmp_path / "crt"
     res = runner.invoke(app, ["crt", "--lv-lead", "aha:5", "--out", str(out)])
     assert res.exit_code == 1 and "No space left" in res.stderr
-    assert list(out.iterdir()) == []
+    assert not out.exists()  # made for the files, removed with them
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,18 @@ def test_crt_lead_outside_the_lv_exits_2(tmp_path, lead, needle):
     out = tmp_path / "crt"
     res = runner.invoke(app, ["crt", "--lv-lead", lead, "--out", str(out)])
     assert res.exit_code == 2, res.output
-    assert needle in res.stderr and list(out.iterdir()) == []
+    assert needle in res.stderr and not out.exists()
+
+
+def test_crt_interrupted_leaves_no_out_folder(tmp_path, monkeypatch):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("simulators.hearts.load_heart", interrupt)
+    out = tmp_path / "new" / "crt"
+    res = runner.invoke(app, ["crt", "--lv-lead", "aha:5", "--out", str(out)])
+    assert res.exit_code == 1 and "interrupted" in res.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_crt_unwritable_out_exits_2(tmp_path):

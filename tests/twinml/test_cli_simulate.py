@@ -62,3 +62,16 @@ def test_bad_input_exits_2_with_the_reason(tmp_path, args, needle):
 def test_missing_mesh_file_is_named(tmp_path):
     res = _run("--mesh", str(tmp_path / "nope.vtu"), "--protocol", "sinus")
     assert res.exit_code == 2 and "nope.vtu" in res.stderr
+
+
+def test_bad_out_and_lead_exit_2_before_the_mesh_is_read(tmp_path):
+    blocker = tmp_path / "m.json"
+    blocker.write_text("{}")
+    res = _run("--mesh", "no-such-heart", "--out", str(blocker / "x.vtu"))
+    assert res.exit_code == 2, res.output
+    assert "--out must be a file path twinml can write" in res.stderr
+    assert "is a file, not a folder" in res.stderr
+    res = _run("--mesh", "no-such-heart", "--protocol", "crt", "--lv-lead", "aha:20",
+               "--out", str(tmp_path / "x.vtu"))  # fmt: skip
+    assert res.exit_code == 2 and "AHA segments are 1..17" in res.stderr
+    assert list(tmp_path.iterdir()) == [blocker]

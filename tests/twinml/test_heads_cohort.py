@@ -127,15 +127,72 @@ def test_cli_diagnoses_and_flags(monkeypatch, small_heads, tmp_path):
     assert (tmp_path / "png" / "shape_risk.png").stat().st_size > 1000
 
 
+def _bare_twin(folder):
+    """A twin folder `Twin.load` accepts, its mesh a stand-in file."""
+    from twinml.twins import schema
+
+    folder.mkdir()
+    (folder / "mesh.vtu").write_text("stand-in")
+    mesh = {"file": "mesh.vtu", "sha256": sha256_file(folder / "mesh.vtu"),
+            "n_points": 4, "n_cells": 1}  # fmt: skip
+    doc = {"format": schema.FORMAT, "schema_version": schema.SCHEMA_VERSION,
+           "mesh": mesh}  # fmt: skip
+    (folder / "twin.json").write_text(json.dumps(doc))
+    (folder / "provenance.json").write_text("{}")
+    return folder
+
+
 def test_cli_refuses_bad_input(monkeypatch, small_heads, tmp_path):
-    res = _run(monkeypatch, small_heads, "--twin", tmp_path)
+    twin = _bare_twin(tmp_path / "twin")
+    res = _run(monkeypatch, small_heads, "--twin", twin)
     assert res.exit_code == 2 and "holds no observations" in res.output
     m = tmp_path / "m.json"
     m.write_text(json.dumps({"qrs": 170}))
     res = _run(monkeypatch, small_heads, "--measurements", m)
     assert res.exit_code == 2 and "unknown measurements ['qrs']" in res.output
     obs = {"schema_version": 1, "ef_pct": 60, "heart_rate_bpm": 70}
-    (tmp_path / "observations.json").write_text(json.dumps(obs))
-    res = _run(monkeypatch, small_heads, "--twin", tmp_path, "--json")
+    (twin / "observations.json").write_text(json.dumps(obs))
+    res = _run(monkeypatch, small_heads, "--twin", twin, "--json")
     assert res.exit_code == 0, res.output
     assert np.isfinite(json.loads(res.stdout)["patients"][0]["prognosis"]["risk"])
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('{"qrs_ms": 0.158}', "qrs_ms = 0.158 ms is outside"),
+        ('{"ef_pct": 0.3}', "range 1 .. 90 %"),
+        ('{"edv_ml": -5}', "edv_ml = -5 mL"),
+        ('{"gls_pct": -60}', "range -40 .. 5 %"),
+        ('{"age_years": 130}', "age_years = 130 years"),
+        ('{"female": 0.5}', "female must be 0 or 1"),
+        ('{"female": true}', "female must be a number"),
+        ('{"qrs_ms": NaN}', "qrs_ms must be a finite number"),
+        ('{"patients": [{"qrs_ms": 150}], "site": 1}', "top-level keys ['site']"),
+    ],
+)
+def test_cli_refuses_values_out_of_range(monkeypatch, tmp_path, text, needle):
+    m = tmp_path / "m.json"
+    m.write_text(text)
+    res = _run(monkeypatch, None, "--measurements", m)  # refused before the heads
+    assert res.exit_code == 2 and needle in res.stderr, res.output
+
+
+def test_cli_refuses_broken_twin_folders(monkeypatch, tmp_path):
+    only_obs = tmp_path / "obs-only"
+    only_obs.mkdir()
+    (only_obs / "observations.json").write_text('{"schema_version": 1, "ef_pct": 60}')
+    res = _run(monkeypatch, None, "--twin", only_obs)
+    assert res.exit_code == 2 and "lacks ['mesh.vtu', 'twin.json'" in res.stderr
+    cut = _bare_twin(tmp_path / "cut")
+    (cut / "twin.json").write_text((cut / "twin.json").read_text()[:40])
+    res = _run(monkeypatch, None, "--twin", cut)
+    assert res.exit_code == 2 and "twin.json: not valid JSON" in res.stderr
+
+
+def test_cli_refuses_an_unwritable_plots_folder(monkeypatch, tmp_path):
+    m = tmp_path / "m.json"
+    m.write_text('{"qrs_ms": 150}')
+    res = _run(monkeypatch, None, "--measurements", m, "--plots", m)
+    assert res.exit_code == 2, res.output
+    assert "--plots must be a folder path twinml can write" in res.stderr

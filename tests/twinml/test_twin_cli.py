@@ -92,6 +92,23 @@ def test_new_refuses_an_unknown_mesh(tmp_path):
     assert result.exit_code == 2 and "no mesh 'no-such-heart'" in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--param", "lv_lead=aha:20"], "lv_lead: AHA segments are 1..17, got 20"),
+        (["--param", "rv_lead=aha:5"], "AHA segments are LV"),
+        (["-o", "m.json/tw"], "--out must be a folder path twinml can write"),
+    ],
+)
+def test_new_refuses_leads_and_out_before_the_mesh(tmp_path, monkeypatch, args, match):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.json").write_text("{}")
+    result = _run("new", "--mesh", "no-such-heart", "-o", "t", *args)
+
+    assert result.exit_code == 2 and match in result.output, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
+
+
 def test_show_names_the_missing_folder(tmp_path):
     result = _run("show", tmp_path / "none")
 

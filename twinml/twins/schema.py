@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulators.circulation.twin import RANGES
-from simulators.errors import ParameterError
+from simulators.errors import ParameterError, TwinmlInputError
 
 #: Version of the ``twin.json`` layout; a reader refuses any other.
 SCHEMA_VERSION = 1
@@ -201,7 +201,23 @@ def _check_text(name: str, spec: Spec, value: Any) -> str | None:
         raise ParameterError(
             f"twin parameter baseline must be one of {list(BASELINES)}, got {value!r}"
         )
+    if name in ("lv_lead", "rv_lead"):
+        _check_lead(name, value.strip())
     return value.strip()
+
+
+def _check_lead(name: str, text: str) -> None:
+    """A lead's form and AHA segment, before any mesh is built."""
+    from simulators.ep.sites import check_site_text
+    from twinml.twins.sites import check_lv_lead_text
+
+    try:
+        if name == "lv_lead":
+            check_lv_lead_text(text)
+        else:
+            check_site_text(text, "rv")
+    except TwinmlInputError as err:
+        raise ParameterError(f"twin parameter {name}: {err}") from None
 
 
 def check_consistency(values: dict[str, Any]) -> None:

@@ -75,6 +75,17 @@ def lv_endo_point(heart: Ventricles, z: float, phi_deg: float) -> np.ndarray:
     return heart.mesh.points[node].copy()
 
 
+def check_lv_lead_text(text: str) -> None:
+    """Check an LV lead's form (``uvc:Z,PHI`` too) without a heart."""
+    from simulators.ep.sites import check_site_text
+
+    kind, _, value = text.strip().partition(":")
+    if kind.lower() != "uvc":
+        check_site_text(text, "lv")
+        return
+    _check_pair(*_uvc(value, text))
+
+
 def parse_lv_lead(heart: Ventricles, text: str) -> int:
     """An LV lead as `simulators.ep.sites.parse_site` reads it, or ``uvc:Z,PHI``.
 
@@ -86,6 +97,11 @@ def parse_lv_lead(heart: Ventricles, text: str) -> int:
     kind, _, value = text.strip().partition(":")
     if kind.lower() != "uvc":
         return parse_site(heart, text, "lv")
+    return lv_lead_node(heart, *_uvc(value, text))
+
+
+def _uvc(value: str, text: str) -> tuple[float, float]:
+    """Height and angle (degrees) of a ``uvc:Z,PHI_DEG`` lead."""
     try:
         z, phi = (float(v) for v in value.split(","))
     except ValueError:
@@ -93,7 +109,7 @@ def parse_lv_lead(heart: Ventricles, text: str) -> int:
             f"cannot read LV lead {text!r}; expected uvc:Z,PHI_DEG such as "
             "uvc:0.7,120 (height 0 apex .. 1 base, degrees from the septum)"
         ) from None
-    return lv_lead_node(heart, z, phi)
+    return z, phi
 
 
 def _check_pair(z: float, phi_deg: float) -> None:
