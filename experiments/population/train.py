@@ -38,6 +38,7 @@ from twinml.data.sample_store import SampleStore
 from twinml.data.space import shape_kwargs
 from twinml.provenance import atomic_write_json, environment_info, sha256_json
 from twinml.query.population import PopulationSurrogate, calibration_factor
+from twinml.query.whatif import shape_descriptors
 from twinml.training.population import PopulationConfig, load_member, train_ensemble
 from twinml.twins.folder import scar_cells
 
@@ -225,8 +226,6 @@ def _member_outputs(sur, enc, lead, vv):
 # ------------------------------------------------------------ model card
 def model_card(train: list[Example], hearts, config, sizes, results) -> dict:
     """Training ranges of every parameter and shape descriptor, sizes, figures."""
-    from simulators.circulation.geometry import heart_geometry
-
     ranges: dict[str, list[float]] = {}
 
     def widen(name, value):
@@ -253,22 +252,7 @@ def model_card(train: list[Example], hearts, config, sizes, results) -> dict:
         "targets": list(TARGETS),
         "test_figures": results,
         "never_seen_in_training": "the Rodero 01 heart (the real_heart test set)",
-        "heart_geometry": heart_geometry.__module__,
-    }
-
-
-def shape_descriptors(heart) -> dict:
-    """Pose-free size descriptors of a heart (mL), for the model card."""
-    from simulators.circulation.geometry import heart_geometry
-
-    g = heart_geometry(heart.mesh, heart.aha)
-    v = np.bincount(g.wall, g.v_wall_ml, 3)
-    return {
-        "lv_cavity_ml": float(g.v_lv_ml),
-        "rv_cavity_ml": float(g.v_rv_ml + g.v_rvot_ml),
-        "lv_free_wall_ml": float(v[0]),
-        "septum_ml": float(v[1]),
-        "rv_wall_ml": float(v[2]),
+        "spacing_mm": config.spacing_mm,
     }
 
 

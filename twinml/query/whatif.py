@@ -399,8 +399,7 @@ def _entry(value: float, lo: float, hi: float) -> dict[str, Any]:
 def shape_descriptors(heart) -> dict[str, float]:
     """Pose-free size descriptors of a heart, mL (the model card's names).
 
-    The same as ``shape_descriptors`` of ``experiments/population/train.py``,
-    which writes the card's ranges.
+    ``experiments/population/train.py`` writes the card's ranges with it.
     """
     from simulators.circulation.geometry import heart_geometry
 
