@@ -188,9 +188,15 @@ def _layered(tensor: np.ndarray) -> np.ndarray:
     The trace stays 2 rather than 1; `_metric_costs` uses ``T`` and
     ``I - T`` only as projectors.
     """
-    _, vec = np.linalg.eigh(tensor)
+    val, vec = np.linalg.eigh(tensor)
     plane = vec[:, :, 1:]
-    return np.einsum("nik,njk->nij", plane, plane)
+    layered = np.einsum("nik,njk->nij", plane, plane)
+
+    # a cluster whose fibres all point one way has no plane of layers (its
+    # two smaller eigenvalues tie, and round-off would pick the plane): it
+    # keeps its own fibre tensor
+    one_way = val[:, 1] < 0.1
+    return np.where(one_way[:, None, None], tensor, layered)
 
 
 def _metric_costs(
