@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import warnings
 
 import pytest
 
 from simulators.errors import ParameterError, TwinmlInputError
-from simulators.mesh.biv import biv_ellipsoid
-from simulators.mesh.io import write_vtu
 from twinml.twins import Twin, TwinError, create_twin, load_observations
 from twinml.twins import folder as twin_folder
 from twinml.twins.folder import split_params
@@ -32,17 +29,6 @@ OBSERVATIONS = {
     "esv_ml": 120.0,
     "ef_pct": 33.3,
 }
-
-
-@pytest.fixture(scope="module")
-def coarse_mesh(tmp_path_factory):
-    """A coarse BiV ellipsoid (4 mm grid, about 4,000 nodes) as a VTU file."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        mesh = biv_ellipsoid(h_mm=4.0, rv_wall_mm=4.0)
-    path = tmp_path_factory.mktemp("mesh") / "biv4.vtu"
-    write_vtu(mesh, path)
-    return path
 
 
 @pytest.fixture(scope="module")

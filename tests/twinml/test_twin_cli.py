@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import warnings
 
 import pytest
 from typer.testing import CliRunner
 
-from simulators.mesh.biv import biv_ellipsoid
-from simulators.mesh.io import write_vtu
 from twinml.cli import app
 
 runner = CliRunner()
@@ -17,16 +14,6 @@ runner = CliRunner()
 
 def _run(*args):
     return runner.invoke(app, ["twin", *map(str, args)])
-
-
-@pytest.fixture(scope="module")
-def coarse_mesh(tmp_path_factory):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        mesh = biv_ellipsoid(h_mm=4.0, rv_wall_mm=4.0)
-    path = tmp_path_factory.mktemp("mesh") / "biv4.vtu"
-    write_vtu(mesh, path)
-    return path
 
 
 def test_new_then_show_round_trip(coarse_mesh, tmp_path):
