@@ -7,6 +7,10 @@ unseen parameters on training shapes:
   the shape parameters, seed ``seed``), each with ``--twins-per-shape``
   draws of tissue, scar and mechanics, each with ``--leads`` therapy draws
   (LV lead place, VV delay);
+- ``train_extra``: more training data at lower cost per sample:
+  ``--extra-shapes`` new shapes (Latin hypercube, seed ``seed + 6000``)
+  plus the training shapes again, each with two new twins of six lead
+  draws (a twin's remodelled baseline is shared by its leads);
 - ``calibration``: ``--n-cal`` new parameter draws on the training shapes
   (the intervals are scaled on it, never trained on);
 - ``unseen_params``: ``--n-test`` new draws on the training shapes;
@@ -67,10 +71,21 @@ def design(args) -> dict[str, tuple[list[dict], ResponseSettings]]:
     new_shapes = shape_space.sample(
         args.n_test // 5, seed=args.seed + 1000, method="lhs"
     )
+    extra_shapes = (
+        shape_space.sample(args.extra_shapes, seed=args.seed + 6000, method="lhs")
+        if args.extra_shapes
+        else []
+    )
     n_cal = -(-args.n_cal // (args.train_shapes * 3))  # twins per shape
     n_par = -(-args.n_test // (args.train_shapes * k))
     return {
         "train": (twins(train_shapes, args.twins_per_shape, k, args.seed + 1), biv),
+        "train_extra": (
+            twins(extra_shapes + train_shapes, 2, 6, args.seed + 7000)
+            if args.extra_shapes
+            else [],
+            biv,
+        ),
         "calibration": (twins(train_shapes, n_cal, 3, args.seed + 2000), biv),
         "unseen_params": (twins(train_shapes, n_par, k, args.seed + 3000), biv),
         "unseen_shapes": (twins(new_shapes, 1, 5, args.seed + 4000), biv),
@@ -84,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-shapes", type=int, default=16)
     ap.add_argument("--twins-per-shape", type=int, default=3)
     ap.add_argument("--leads", type=int, default=4, help="lead draws per twin")
+    ap.add_argument(
+        "--extra-shapes", type=int, default=0, help="new shapes of train_extra"
+    )
     ap.add_argument("--n-cal", type=int, default=40)
     ap.add_argument("--n-test", type=int, default=50)
     ap.add_argument("--h-mm", type=float, default=3.0)
@@ -98,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
     reports = {}
     for name, (samples, settings) in design(args).items():
-        if args.sets and name not in args.sets:
+        if (args.sets and name not in args.sets) or not samples:
             continue
         logger.info("%s: %d samples", name, len(samples))
         report = run_response_sweep(

@@ -29,8 +29,6 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import r2_score, roc_auc_score
 
-from simulators.ep.graph_paths import graph_activation, metric_edge_graph
-from simulators.ep.protocols import PacingPlan, TissueParams
 from simulators.mesh.biv import biv_ellipsoid
 from twinml.data.population import TARGETS, Example, example
 from twinml.data.response_sweep import PIPELINE_VERSION, _scar_of
@@ -88,22 +86,9 @@ def _defaults() -> dict:
 
 
 # -------------------------------------------------------------- baseline
-def graph_baseline(heart, ex: Example, scar) -> np.ndarray:
+def graph_baseline(ex: Example) -> np.ndarray:
     """Uncalibrated shortest-path CRT activation over the mesh edges, ms."""
-    s = ex.sample
-    tissue = TissueParams(
-        v_fibre=s["v_fibre_mm_ms"], v_cross=s["v_cross_mm_ms"], v_endo=s["v_endo_mm_ms"]
-    )
-    plan = PacingPlan("crt", lv_lead=ex.lead_node, vv_delay_ms=ex.vv_delay_ms)
-    metric = heart.metric(tissue, plan, scar)
-    cells = heart.mesh.cells
-    live_cells = np.ones(len(cells), bool) if scar is None else ~scar.cells
-    graph = metric_edge_graph(heart.mesh.points, cells[live_cells], metric[live_cells])
-    nodes, times = heart.sources(plan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        t = graph_activation(graph, nodes, times)
-    return t - np.nanmin(t)
+    return ex.graph.paths.times([ex.lead_node], ex.vv_delay_ms)[0]
 
 
 # ------------------------------------------------------------ evaluation
@@ -121,9 +106,7 @@ def evaluate(sur: PopulationSurrogate, exs: list[Example], factor: float, hearts
         mae_pct.append(100 * err.mean() / tat)
         node_err_pct.append(100 * err / tat)
         covered.append(float((err <= p.t_half_width_ms[0][live]).mean()))
-        heart = hearts[ex.sample["_heart"]]
-        scar = scar_cells(heart, _scar_of(ex.sample)) if ex.sample["scar"] else None
-        base = factor * graph_baseline(heart, ex, scar)
+        base = factor * graph_baseline(ex)
         base_pct.append(100 * np.nanmean(np.abs(base[live] - ref)) / tat)
         resp.append({k: float(v[0]) for k, v in p.response.items()})
         half.append({k: float(v[0]) for k, v in p.half_width.items()})
@@ -171,25 +154,28 @@ def calibrate(members, exs: list[Example], train: list[Example]) -> dict:
         "activation_floor_ms": 0.0,
         "targets": dict.fromkeys(TARGETS, 1.0),
         "target_std": [1.0] * len(TARGETS),
+        "qrs_ecg": 1.0,
     }
     sur = PopulationSurrogate(members, neutral, {"ranges": {}})
     std = np.nanstd(np.stack([e.targets for e in train]), axis=0)
-    t_err, t_sd, r_err, r_sd = [], [], [], []
+    k_qrs = TARGETS.index("qrs_crt_ms")
+    t_err, t_sd, r_err, r_sd, q_err, q_sd = [], [], [], [], [], []
     for ex in exs:
         enc = sur.encode(ex.graph)
-        lead = ex.lead_node
-        t_all, r_all = _member_outputs(sur, enc, lead, ex.vv_delay_ms)
-        live = ex.graph.live & np.isfinite(ex.t_ms)
-        mean = np.asarray(enc.interp @ t_all.mean(0).T).T[0]
-        sd = np.asarray(enc.interp @ t_all.std(0).T).T[0]
+        t_all, r_all, qrs = sur.member_outputs(enc, [ex.lead_node], ex.vv_delay_ms)
+        mean, sd = t_all.mean(0)[0], t_all.std(0)[0]
+        live = ex.graph.live & np.isfinite(ex.t_ms) & np.isfinite(mean)
         t_err.append(ex.t_ms[live] - mean[live])
         t_sd.append(sd[live])
         r_err.append(ex.targets - r_all.mean(0)[0])
         r_sd.append(r_all.std(0)[0])
+        q_err.append(ex.targets[k_qrs] - qrs.mean(0)[0])
+        q_sd.append(qrs.std(0)[0])
     t_err, t_sd = np.concatenate(t_err), np.concatenate(t_sd)
     floor_ms = float(np.percentile(t_sd, 5))
     r_err, r_sd = np.stack(r_err), np.stack(r_sd)
     r_sd = np.maximum(r_sd, SPREAD_FLOOR * std)
+    q_sd = np.maximum(np.array(q_sd), SPREAD_FLOOR * std[k_qrs])
     return {
         "activation": calibration_factor(t_err, np.maximum(t_sd, floor_ms)),
         "activation_floor_ms": floor_ms,
@@ -197,30 +183,11 @@ def calibrate(members, exs: list[Example], train: list[Example]) -> dict:
             k: calibration_factor(r_err[:, i], r_sd[:, i])
             for i, k in enumerate(TARGETS)
         },
+        "qrs_ecg": calibration_factor(np.array(q_err), q_sd),
         "target_std": std.tolist(),
         "n_calibration": len(exs),
         "level": 0.9,
     }
-
-
-def _member_outputs(sur, enc, lead, vv):
-    import torch
-
-    from twinml.data.features import query_features
-
-    g = enc.graph
-    q = query_features(g.features, g.coarse, g.tissue, [lead], g.rv_lead, vv)
-    ts, rs = [], []
-    with torch.no_grad():
-        for m, h in zip(sur.members, enc.h, strict=True):
-            t, r = m.decode(
-                h, enc.x, enc.pool, enc.g,
-                torch.tensor([int(g.coarse.cluster[lead])]), torch.from_numpy(q),
-                torch.tensor([vv / 100.0]),
-            )  # fmt: skip
-            ts.append(t.numpy())
-            rs.append(r.numpy())
-    return np.stack(ts), np.stack(rs)
 
 
 # ------------------------------------------------------------ model card
@@ -324,9 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     # baseline factor fitted on the training set (least squares)
     num = den = 0.0
     for ex in data["train"][:: max(1, len(data["train"]) // 60)]:
-        heart = hearts[ex.sample["_heart"]]
-        scar = scar_cells(heart, _scar_of(ex.sample)) if ex.sample["scar"] else None
-        b = graph_baseline(heart, ex, scar)
+        b = graph_baseline(ex)
         ok = np.isfinite(b) & np.isfinite(ex.t_ms)
         num += float(b[ok] @ ex.t_ms[ok])
         den += float(b[ok] @ b[ok])

@@ -177,16 +177,7 @@ def pseudo_ecg(
     -------
     ECG
     """
-    t_act = np.asarray(t_act_ms, dtype=float)
-    if t_act.shape != (lead_rows.shape[1],):
-        raise FieldError(
-            f"activation times have shape {t_act.shape}, expected "
-            f"({lead_rows.shape[1]},)"
-        )
-    if not np.isfinite(t_act).any():
-        raise FieldError("no node is activated: no ECG to compute")
-    t0, t1 = np.nanmin(t_act) - 10.0, np.nanmax(t_act) + 20.0
-    t = np.arange(t0, t1 + dt_ms, dt_ms)
+    t_act, t = _checked_times(lead_rows, t_act_ms, dt_ms)
 
     # electrode potentials, in chunks of time steps
     act = np.where(np.isfinite(t_act), t_act, np.inf)
@@ -196,6 +187,66 @@ def pseudo_ecg(
         vm = 0.5 * amplitude_mv * (1 + np.tanh((tt[None, :] - act[:, None]) / tau_ms))
         phi[:, lo : lo + 64] = lead_rows @ vm
 
+    return _ecg(phi, t, dt_ms)
+
+
+def pseudo_ecg_binned(
+    lead_rows: np.ndarray,
+    t_act_ms: np.ndarray,
+    dt_ms: float = 0.5,
+    tau_ms: float = 1.0,
+    amplitude_mv: float = 100.0,
+) -> ECG:
+    """`pseudo_ecg` in O(n_points + n_steps^2) operations, for many maps.
+
+    Every node has the same upstroke shifted to its activation time, so
+    ``phi_e = L_e . V_m(t)`` is a convolution in time of the lead-field
+    weight arriving per time bin with one upstroke. Each node's weight is
+    split linearly between the two bins around its activation time (the
+    first moment is kept, so the upstroke moves by less than ``dt_ms^2 /
+    tau_ms`` in effect); the QRS duration agrees with `pseudo_ecg` to a
+    time step (tested). Same parameters and result as `pseudo_ecg`.
+    """
+    t_act, t = _checked_times(lead_rows, t_act_ms, dt_ms)
+    on = np.isfinite(t_act)
+    rows, act = lead_rows[:, on], t_act[on]
+    n = t.size
+
+    # lead-field weight arriving in each time bin (linear split)
+    u = (act - t[0]) / dt_ms
+    j = np.minimum(np.floor(u).astype(np.int64), n - 1)
+    f = np.clip(u - j, 0.0, 1.0)
+    weight = np.zeros((rows.shape[0], n + 1))
+    for e in range(rows.shape[0]):
+        weight[e] = np.bincount(j, rows[e] * (1.0 - f), n + 1) + np.bincount(
+            j + 1, rows[e] * f, n + 1
+        )
+
+    # convolution with the upstroke, lags -(n - 1) .. n - 1 steps
+    lag = np.arange(-(n - 1), n) * dt_ms
+    upstroke = 0.5 * amplitude_mv * (1.0 + np.tanh(lag / tau_ms))
+    phi = np.array([np.convolve(w[:n], upstroke)[n - 1 : 2 * n - 1] for w in weight])
+    return _ecg(phi, t, dt_ms)
+
+
+def _checked_times(
+    lead_rows: np.ndarray, t_act_ms: np.ndarray, dt_ms: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Activation times as floats and the ECG's time grid, ms."""
+    t_act = np.asarray(t_act_ms, dtype=float)
+    if t_act.shape != (lead_rows.shape[1],):
+        raise FieldError(
+            f"activation times have shape {t_act.shape}, expected "
+            f"({lead_rows.shape[1]},)"
+        )
+    if not np.isfinite(t_act).any():
+        raise FieldError("no node is activated: no ECG to compute")
+    t0, t1 = np.nanmin(t_act) - 10.0, np.nanmax(t_act) + 20.0
+    return t_act, np.arange(t0, t1 + dt_ms, dt_ms)
+
+
+def _ecg(phi: np.ndarray, t: np.ndarray, dt_ms: float) -> ECG:
+    """Twelve leads and QRS from the electrode potentials, (9, n_steps)."""
     # Einthoven, Goldberger and Wilson leads
     e = dict(zip(ELECTRODES, phi, strict=True))
     wct = (e["RA"] + e["LA"] + e["LL"]) / 3.0

@@ -12,16 +12,19 @@ import numpy as np
 import pytest
 import torch
 
-from simulators.ep.protocols import TissueParams
+from simulators.ep.graph_paths import graph_activation
+from simulators.ep.protocols import PacingPlan, TissueParams
 from simulators.ep.ventricles import Ventricles
 from simulators.errors import DataError
 from simulators.hearts import mesh_fibres, with_coordinates
 from simulators.mesh.biv import biv_ellipsoid
 from twinml.data import population as pop
+from twinml.data.lead_paths import lead_paths
 from twinml.data.response_sweep import ResponseSettings, simulate_sample
 from twinml.query.population import PopulationSurrogate, calibration_factor
 from twinml.training.population import (
     PopulationConfig,
+    _new_model,
     load_member,
     run,
     tensors,
@@ -82,12 +85,14 @@ def test_inputs_do_not_depend_on_pose(heart):
     m = heart.mesh
     moved = dataclasses.replace(m, points=m.points @ rot.T + [40.0, -7.0, 3.0])
     heart2 = Ventricles(moved, heart.fibres @ rot.T)
-    pop._PARTS[heart2] = {8.0: (g1.coarse, pop._fibre_alignment(heart2))}
+    parts = (g1.coarse, pop._fibre_alignment(heart2), g1.lead_rows)
+    pop._PARTS[heart2] = {8.0: parts}
     g2 = pop.twin_graph(heart2, tissue, spacing_mm=8.0)
     # every input is a length, a time or a coordinate of the heart's own
     # frame: equal up to round-off of the rotated coordinates
     np.testing.assert_allclose(g1.features.x, g2.features.x, atol=1e-4)
     np.testing.assert_allclose(g1.features.edge_attr, g2.features.edge_attr, atol=1e-4)
+    np.testing.assert_allclose(g1.paths.t_fixed_ms, g2.paths.t_fixed_ms, rtol=1e-6)
 
 
 def test_training_fits_and_checkpoints_reload(examples, tmp_path):
@@ -100,7 +105,7 @@ def test_training_fits_and_checkpoints_reload(examples, tmp_path):
     assert [p.name for p in paths] == ["member_0.pt", "member_1.pt"]
     members = [load_member(p) for p in paths]
     with torch.no_grad():
-        times, resp = run(members[0], t[0])
+        times, resp, refined = run(members[0], t[0])
     assert torch.isfinite(times).all() and torch.isfinite(resp).all()
     # the fit beats a constant-time guess by far on its training examples
     err = np.mean(
@@ -128,6 +133,7 @@ def test_surrogate_ranks_many_sites_with_intervals(examples, tmp_path):
         "activation_floor_ms": 0.5,
         "targets": dict.fromkeys(pop.TARGETS, 2.0),
         "target_std": [1.0] * len(pop.TARGETS),
+        "qrs_ecg": 2.0,
     }
     card = {"ranges": {"v_fibre_mm_ms": [0.5, 0.7]}}
     sur = PopulationSurrogate([load_member(p) for p in paths], cal, card)
@@ -152,3 +158,29 @@ def test_calibration_factor_is_the_conformal_quantile():
     assert f == pytest.approx(1.645 * 3.0, rel=0.05)
     with pytest.raises(DataError, match="empty"):
         calibration_factor(np.array([np.nan]), np.ones(1))
+
+
+def test_lead_paths_are_the_multi_source_shortest_path(heart):
+    # the minimum over the fixed sources and the lead equals one Dijkstra
+    # from all the CRT plan's sources (exact on a fixed graph)
+    tissue = TissueParams()
+    paths = lead_paths(heart, tissue)
+    leads = heart.lv_candidates[[0, len(heart.lv_candidates) // 2]]
+    for vv in (0.0, 30.0, -20.0):
+        t = paths.times(leads, vv)
+        for lead, row in zip(leads, t, strict=True):
+            plan = PacingPlan("crt", lv_lead=int(lead), vv_delay_ms=vv)
+            nodes, onsets = heart.sources(plan)
+            ref = graph_activation(paths.graph, nodes, onsets)
+            np.testing.assert_allclose(row, ref - ref.min(), atol=1e-9)
+            assert row.min() == pytest.approx(0.0, abs=1e-9)  # first pace at 0 ms
+
+
+def test_untrained_refiner_returns_the_calibrated_paths(examples):
+    cfg = PopulationConfig(width=8, n_layers=1, decoder_width=8, head_width=8)
+    t = tensors(examples[0])
+    model = _new_model(t, cfg, 0.9)
+    with torch.no_grad():
+        model.refiner.log_k.fill_(np.log(0.9))
+        _, _, refined = run(model, t)
+    np.testing.assert_allclose(refined.numpy(), 0.9 * examples[0].b_ms[None], rtol=1e-5)

@@ -86,6 +86,7 @@ def model_dir(twin_dir, tmp_path_factory):
             "activation_floor_ms": 0.5,
             "targets": dict.fromkeys(pop.TARGETS, 2.0),
             "target_std": [1.0] * len(pop.TARGETS),
+            "qrs_ecg": 2.0,
         },
     )
     card = {"ranges": {"v_fibre_mm_ms": [0.5, 0.7]}, "spacing_mm": SPACING_MM}

@@ -14,7 +14,10 @@ heart sits in space or how its fibres are signed:
 - per coarse edge: length, travel time in the twin's tissue, fast-layer
   flag, fibre alignment (`twinml.data.features`);
 - per query: graph travel times from the LV and RV leads and their
-  earliest, the velocity scaling and the VV delay (`query_features`).
+  earliest, the velocity scaling and the VV delay (`query_features`);
+  and, for the activation decoder, the shortest-path CRT activation over
+  the mesh's edges at the coarse nodes (`twinml.data.lead_paths`), which
+  that decoder corrects.
 
 The travel time of a coarse pair is the shortest path between its two
 nodes over the mesh's edges in the twin's tissue (`_mesh_path_costs`),
@@ -40,6 +43,7 @@ from simulators.ep.protocols import TissueParams
 from simulators.ep.scar import Scar
 from simulators.ep.ventricles import Ventricles
 from simulators.mesh.laplace import barycentric_gradients
+from simulators.ep.ecg import lead_field
 from twinml.data.coarse import CoarseGraph, build_coarse_graph
 from twinml.data.features import (
     T_SCALE_MS,
@@ -48,6 +52,7 @@ from twinml.data.features import (
     coarse_travel_graph,
     heart_features,
 )
+from twinml.data.lead_paths import LeadPaths, lead_paths
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +60,7 @@ __all__ = [
     "GLOBAL_RANGES",
     "N_BINS",
     "TwinGraph",
+    "coarse_baseline",
     "twin_graph",
 ]
 
@@ -99,6 +105,10 @@ class TwinGraph:
         Nodes outside scar (their activation is defined).
     lv_mask : ndarray of shape (n_points,), bool
         LV free wall and septum nodes (LVAT).
+    paths : LeadPaths
+        Shortest-path CRT activation over the mesh edges, per LV lead.
+    lead_rows : ndarray of shape (9, n_points)
+        Lead field of the pseudo-ECG (`simulators.ep.ecg`).
     """
 
     coarse: CoarseGraph
@@ -110,6 +120,8 @@ class TwinGraph:
     lv_candidates: np.ndarray
     live: np.ndarray
     lv_mask: np.ndarray
+    paths: LeadPaths
+    lead_rows: np.ndarray
 
     @property
     def n_coarse(self) -> int:
@@ -149,7 +161,7 @@ def twin_graph(
         shipped model does not use them yet.
     """
     mesh = heart.mesh
-    coarse, (f_ab, f_tm) = _heart_parts(heart, spacing_mm)
+    coarse, (f_ab, f_tm), rows = _heart_parts(heart, spacing_mm)
     cl, n = coarse.cluster, coarse.n_coarse
     base = heart_features(heart, coarse, tissue, prune=False, layered=True)
 
@@ -219,6 +231,8 @@ def twin_graph(
         lv_candidates=lv_cand,
         live=live,
         lv_mask=heart.lv_mask,
+        paths=lead_paths(heart, tissue, scar),
+        lead_rows=rows,
     )
 
 
@@ -226,7 +240,7 @@ _PARTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _heart_parts(heart: Ventricles, spacing_mm: float) -> tuple:
-    """Coarse graph and fibre alignment of a heart, cached per heart object."""
+    """Coarse graph, fibre alignment and ECG lead field, cached per heart."""
     key = float(spacing_mm)
     cache = _PARTS.setdefault(heart, {})
     if key not in cache:
@@ -234,6 +248,7 @@ def _heart_parts(heart: Ventricles, spacing_mm: float) -> tuple:
         cache[key] = (
             build_coarse_graph(heart.mesh, spacing_mm, fast_nodes=fast),
             _fibre_alignment(heart),
+            lead_field(heart.mesh, heart.electrodes()),
         )
     return cache[key]
 
@@ -353,6 +368,9 @@ class Example:
     lead_node : int
         Mesh node of the LV lead.
     q : ndarray of shape (n_coarse, N_QUERY_FEATURES), float32
+    b_ms : ndarray of shape (n_coarse,), float32
+        Shortest-path CRT activation at the coarse nodes, ms
+        (`coarse_baseline`).
     vv_delay_ms : float
     t_ms : ndarray of shape (n_points,)
         Reference CRT activation, ms (NaN in scar).
@@ -366,6 +384,7 @@ class Example:
     lead: int
     lead_node: int
     q: np.ndarray
+    b_ms: np.ndarray
     vv_delay_ms: float
     t_ms: np.ndarray
     targets: np.ndarray
@@ -407,8 +426,30 @@ def example(
         lead=int(graph.coarse.cluster[lead]),
         lead_node=lead,
         q=q[0],
+        b_ms=coarse_baseline(graph, graph.paths.times([lead], vv), q)[0],
         vv_delay_ms=vv,
         t_ms=np.asarray(t_crt_ms, dtype=float),
         targets=targets,
         sample=dict(sample),
     )
+
+
+def coarse_baseline(graph: TwinGraph, t_ms: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Shortest-path times at the coarse nodes, ms, finite everywhere.
+
+    Parameters
+    ----------
+    graph : TwinGraph
+    t_ms : ndarray of shape (B, n_points)
+        `LeadPaths.times` of B leads (NaN where no path exists).
+    q : ndarray of shape (B, n_coarse, N_QUERY_FEATURES)
+        The leads' query features; a coarse node whose representative has
+        no path (inside scar) takes its earliest coarse travel time.
+
+    Returns
+    -------
+    ndarray of shape (B, n_coarse), float32
+    """
+    b = t_ms[:, graph.coarse.rep]
+    b = np.where(np.isfinite(b), b, q[..., 2] * T_SCALE_MS)
+    return b.astype(np.float32)

@@ -11,6 +11,15 @@ response scalars (QRS, EF, dP/dtmax, work difference, ΔLVESV, ...):
     h = Encoder(x, edges)                                  (N, width)
     t = ActivationDecoder(h, lead, q)                      (B, N) ms
     r = Head([P^T (h W), P^T t / T, P^T x_lbbb, g, vv])    (B, n_targets)
+    d = Refiner(h, lead, q, b / T)                          (B, N)
+    t_map = k b_fine + 0.1 T I d                           (B, n_points) ms
+
+The two decoders share the encoder. The coarse one reads only the coarse
+graph's travel times, so hundreds of lead sites are ranked in one call;
+the refiner corrects the shortest-path activation over the mesh's edges
+(``b``, one Dijkstra per lead, `twinml.data.lead_paths`) at the coarse
+nodes, and its correction is interpolated (``I``) to every mesh node, so
+the map keeps the fine detail of the paths round scar and near the lead.
 
 with P the (N, n_bins) bin-mean matrix. Targets are standardised inside the
 network (``target_mean``, ``target_std`` buffers), so `forward` returns
@@ -25,16 +34,85 @@ layer, so a few layers suffice.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from twinml.models.activation_gnn import ActivationGNN, mlp
 
-__all__ = ["PopulationGNN"]
+__all__ = ["PopulationGNN", "Refiner"]
 
 #: Channel of the node features holding the LBBB graph time (see
 #: `twinml.data.population.twin_graph`).
 LBBB_CHANNEL = 10
+
+
+class Refiner(nn.Module):
+    """Correction of the shortest-path activation at the coarse nodes.
+
+    Same split first layer as `ActivationGNN.decode` (the heart's part once
+    per node); the last layer starts at zero, so an untrained refiner
+    returns ``k b``, the calibrated baseline.
+
+    Parameters
+    ----------
+    width, query_dim, hidden : int
+        Encoding size, query features (the shortest-path time is appended
+        as one more), hidden size.
+    t_scale_ms : float
+    k_init : float
+        Initial factor on the shortest-path time.
+    """
+
+    def __init__(
+        self,
+        width: int,
+        query_dim: int,
+        hidden: int,
+        t_scale_ms: float = 100.0,
+        k_init: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.t_scale_ms = t_scale_ms
+        self.net = mlp(2 * width + query_dim + 1, hidden, 1)
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+        self.log_k = nn.Parameter(torch.tensor(math.log(k_init)))
+
+    @property
+    def k(self) -> torch.Tensor:
+        """Factor on the shortest-path time."""
+        return torch.exp(self.log_k)
+
+    def forward(
+        self, h: torch.Tensor, lead: torch.Tensor, q: torch.Tensor, b: torch.Tensor
+    ) -> torch.Tensor:
+        """Correction d of B queries, shape (B, N), in units of 0.1 t_scale.
+
+        Parameters
+        ----------
+        h : Tensor of shape (N, width)
+        lead : Tensor of shape (B,), long
+        q : Tensor of shape (B, N, query_dim)
+        b : Tensor of shape (B, N)
+            Shortest-path times at the coarse nodes / t_scale.
+        """
+        first, rest = self.net[0], self.net[1:]
+        width = h.shape[1]
+        qb = torch.cat([q, b.unsqueeze(-1)], dim=-1)
+        w_node, w_lead, w_q = first.weight.split([width, width, qb.shape[2]], dim=1)
+        z = (
+            (h @ w_node.T).unsqueeze(0)
+            + (h[lead] @ w_lead.T).unsqueeze(1)
+            + qb @ w_q.T
+            + first.bias
+        )
+        return rest(z).squeeze(-1)
+
+    def times(self, b: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """Corrected times, ms, from b / t_scale and the correction."""
+        return self.t_scale_ms * (self.k * b + 0.1 * d)
 
 
 class PopulationGNN(nn.Module):
@@ -83,6 +161,7 @@ class PopulationGNN(nn.Module):
             k_init=k_init,
             decoder_width=decoder_width,
         )
+        self.refiner = Refiner(width, query_dim, decoder_width, k_init=k_init)
         self.project = nn.Linear(width, pooled_dim)
         n_in = n_bins * (pooled_dim + 2) + n_globals + 1
         self.head = mlp(n_in, head_width, n_targets)

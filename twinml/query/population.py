@@ -30,8 +30,9 @@ import torch
 from scipy.stats import norm
 
 from simulators.errors import DataError
-from twinml.data.features import query_features
-from twinml.data.population import TARGETS, TwinGraph
+from simulators.ep.ecg import pseudo_ecg_binned
+from twinml.data.features import T_SCALE_MS, query_features
+from twinml.data.population import TARGETS, TwinGraph, coarse_baseline
 from twinml.training.population import load_member, pool_matrix
 
 logger = logging.getLogger(__name__)
@@ -167,8 +168,27 @@ class PopulationSurrogate:
         vv_delay_ms : float
             LV lead ahead of the RV lead, ms.
         fine : bool
-            Map the activation to every mesh node (False: the coarse nodes'
-            summary only, for ranking).
+            The refined activation map on every mesh node, with QRS from
+            its pseudo-ECG (one Dijkstra per lead); False: the coarse
+            decoder's times at the coarse nodes and the head's QRS, for
+            ranking many sites at once.
+        """
+        t_all, r_all, qrs = self.member_outputs(enc, lv_leads, vv_delay_ms, fine)
+        return self._summarise(enc, t_all, r_all, qrs, fine)
+
+    @torch.no_grad()
+    def member_outputs(
+        self, enc: Encoded, lv_leads, vv_delay_ms: float = 0.0, fine: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Every member's answers, before averaging (see `predict`).
+
+        Returns
+        -------
+        t : ndarray of shape (M, B, n_points), or (M, B, n_coarse) if not fine
+            Activation times, ms (NaN where no path exists).
+        r : ndarray of shape (M, B, n_targets)
+        qrs : ndarray of shape (M, B), or None if not fine
+            QRS duration of each member's map (`pseudo_ecg_binned`), ms.
         """
         g = enc.graph
         leads = np.atleast_1d(np.asarray(lv_leads, dtype=np.int64))
@@ -178,20 +198,30 @@ class PopulationSurrogate:
         qt = torch.from_numpy(q)
         lead_c = torch.from_numpy(g.coarse.cluster[leads])
         vv = torch.full((len(leads),), vv_delay_ms / 100.0)
+        if fine:
+            b_fine = g.paths.times(leads, vv_delay_ms)
+            b = torch.from_numpy(coarse_baseline(g, b_fine, q) / np.float32(T_SCALE_MS))
         ts, rs = [], []
         for m, h in zip(self.members, enc.h, strict=True):
             t, r = m.decode(h, enc.x, enc.pool, enc.g, lead_c, qt, vv)
-            ts.append(t.numpy())
+            if fine:
+                d = m.refiner(h, lead_c, qt, b).numpy()
+                corr = np.asarray(enc.interp @ d.T).T
+                t = float(m.refiner.k) * b_fine + 0.1 * m.refiner.t_scale_ms * corr
+            ts.append(np.asarray(t))
             rs.append(r.numpy())
         t_all, r_all = np.stack(ts), np.stack(rs)  # (M, B, N), (M, B, T)
-        return self._summarise(enc, t_all, r_all, fine)
+        if not fine:
+            return t_all, r_all, None
+        maps = np.where(g.live, t_all, np.nan)
+        qrs = np.array(
+            [[pseudo_ecg_binned(g.lead_rows, t).qrs_ms for t in member] for member in maps]
+        )
+        return t_all, r_all, qrs
 
-    def _summarise(self, enc, t_all, r_all, fine) -> Prediction:
+    def _summarise(self, enc, t_all, r_all, qrs, fine) -> Prediction:
         cal = self.calibration
         t_mean, t_sd = t_all.mean(0), t_all.std(0)
-        if fine:
-            t_mean = np.asarray(enc.interp @ t_mean.T).T
-            t_sd = np.asarray(enc.interp @ t_sd.T).T
         t_half = cal["activation"] * np.maximum(t_sd, cal["activation_floor_ms"])
         response, half = {}, {}
         floor = SPREAD_FLOOR * np.asarray(cal["target_std"])
@@ -199,6 +229,11 @@ class PopulationSurrogate:
             sd = np.maximum(r_all[:, :, k].std(0), floor[k])
             response[name] = r_all[:, :, k].mean(0)
             half[name] = cal["targets"][name] * sd
+        if qrs is not None:
+            # QRS of the maps' pseudo-ECG, the reference pipeline's own rule
+            k = TARGETS.index("qrs_crt_ms")
+            response["qrs_crt_ms"] = qrs.mean(0)
+            half["qrs_crt_ms"] = cal["qrs_ecg"] * np.maximum(qrs.std(0), floor[k])
         # markers on the nodes outside scar (fine) or their coarse representatives
         g = enc.graph
         live, lv = (

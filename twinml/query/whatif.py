@@ -71,7 +71,13 @@ TRAINING_FIXED: dict[str, float | str] = {
     "baseline": "lbbb",
     "rv_lead": "rv-apex",
 }
-_CALIBRATION_KEYS = ("activation", "activation_floor_ms", "targets", "target_std")
+_CALIBRATION_KEYS = (
+    "activation",
+    "activation_floor_ms",
+    "targets",
+    "target_std",
+    "qrs_ecg",
+)
 
 
 @dataclass(frozen=True, eq=False)

@@ -2,9 +2,9 @@
 
 Each step takes one twin (heart, tissue, scar, mechanics) and its samples
 of the response sweep: it encodes the twin once, decodes its lead queries
-and takes a Huber
-loss on the activation at the coarse nodes (ms, scar excluded) plus the
-squared error of the standardised response targets. The ensemble's members
+with both decoders (coarse travel times; refined shortest paths) and takes
+a Huber loss on each one's activation at the coarse nodes (ms, scar
+excluded) plus the squared error of the standardised response targets. The ensemble's members
 differ in seed only (initialisation and order); their spread, scaled on a
 calibration split (`twinml.query.population.calibrate`), gives the
 intervals. Every member is logged to MLflow (config, seed, dataset hash,
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from simulators.errors import DataError
+from twinml.data.features import T_SCALE_MS
 from twinml.data.population import N_BINS, Example
 from twinml.models.population import PopulationGNN
 from twinml.training.activation import _flatten, read_checkpoint, save_checkpoint
@@ -72,6 +73,7 @@ class TwinTensors:
     g: torch.Tensor
     lead: torch.Tensor
     q: torch.Tensor
+    b: torch.Tensor  # shortest-path times at the coarse nodes / T_SCALE_MS
     vv: torch.Tensor
     y: torch.Tensor  # coarse reference times, NaN in scar
     r: torch.Tensor  # response targets, NaN when missing
@@ -99,6 +101,7 @@ def tensors(examples: Example | list[Example]) -> TwinTensors:
         g=torch.from_numpy(g.globals_),
         lead=torch.tensor([e.lead for e in exs]),
         q=torch.from_numpy(np.stack([e.q for e in exs])),
+        b=torch.from_numpy(np.stack([e.b_ms for e in exs]) / np.float32(T_SCALE_MS)),
         vv=torch.tensor([e.vv_delay_ms / 100.0 for e in exs], dtype=torch.float32),
         y=torch.from_numpy(np.stack([e.t_ms[rep] for e in exs]).astype(np.float32)),
         r=torch.from_numpy(np.stack([e.targets for e in exs]).astype(np.float32)),
@@ -116,10 +119,12 @@ def by_twin(examples: list[Example]) -> list[list[Example]]:
     return list(groups.values())
 
 
-def run(model: PopulationGNN, t: TwinTensors) -> tuple[torch.Tensor, torch.Tensor]:
-    """Coarse times (B, N) and responses (B, n_targets) of one twin's queries."""
+def run(model: PopulationGNN, t: TwinTensors) -> tuple[torch.Tensor, ...]:
+    """Coarse times (B, N), responses (B, n_targets) and refined times (B, N)."""
     h = model.encode(t.x, t.edge_index, t.edge_attr)
-    return model.decode(h, t.x, t.pool, t.g, t.lead, t.q, t.vv)
+    times, resp = model.decode(h, t.x, t.pool, t.g, t.lead, t.q, t.vv)
+    refined = model.refiner.times(t.b, model.refiner(h, t.lead, t.q, t.b))
+    return times, resp, refined
 
 
 class PopulationModule(L.LightningModule):
@@ -131,10 +136,13 @@ class PopulationModule(L.LightningModule):
         self.config = config
 
     def _losses(self, t: TwinTensors) -> tuple[torch.Tensor, torch.Tensor]:
-        times, resp = run(self.model, t)
+        times, resp, refined = run(self.model, t)
         live = torch.isfinite(t.y)
-        act = torch.nn.functional.huber_loss(
-            times[live], t.y[live], delta=self.config.huber_ms
+        act = sum(
+            torch.nn.functional.huber_loss(
+                pred[live], t.y[live], delta=self.config.huber_ms
+            )
+            for pred in (times, refined)
         )
         known = torch.isfinite(t.r)
         z = (resp - torch.nan_to_num(t.r)) / self.model.target_std
@@ -149,9 +157,9 @@ class PopulationModule(L.LightningModule):
         return loss
 
     def validation_step(self, batch, batch_idx):
-        times, resp = run(self.model, batch)
+        times, resp, refined = run(self.model, batch)
         live = torch.isfinite(batch.y)
-        mae = (times[live] - batch.y[live]).abs().mean()
+        mae = (refined[live] - batch.y[live]).abs().mean()
         self.log("val_act_mae_ms", mae, on_epoch=True, batch_size=1)
 
     def configure_optimizers(self):
@@ -203,11 +211,15 @@ def _new_model(
     )
 
 
-def graph_factor(items: list[TwinTensors]) -> float:
-    """Least-squares factor from the earliest graph travel time to the targets."""
+def graph_factor(items: list[TwinTensors], refined: bool = False) -> float:
+    """Least-squares factor from a travel-time input to the targets.
+
+    The coarse graph's earliest travel time, or with `refined` the
+    shortest path over the mesh edges.
+    """
     num = den = 0.0
     for t in items:
-        q = t.q[..., 2].numpy() * 100.0
+        q = (t.b if refined else t.q[..., 2]).numpy() * T_SCALE_MS
         y = t.y.numpy()
         ok = np.isfinite(y)
         num += float(q[ok] @ y[ok])
@@ -248,8 +260,10 @@ def train_ensemble(
         raise DataError("no training examples: run the response sweep first")
     items = [tensors(group) for group in by_twin(train)]
     val_items = [tensors(group) for group in by_twin(val)]
-    k_init = graph_factor(items)
-    logger.info("%d twins; graph factor %.3f", len(items), k_init)
+    k_init, k_paths = graph_factor(items), graph_factor(items, refined=True)
+    logger.info(
+        "%d twins; graph factors %.3f (coarse) %.3f (paths)", len(items), k_init, k_paths
+    )
 
     # target standardisation from the training set
     r = np.stack([e.targets for e in train])
@@ -268,6 +282,8 @@ def train_ensemble(
         seed = config.seed + member
         L.seed_everything(seed, workers=True, verbose=False)
         model = _new_model(items[0], config, k_init)
+        with torch.no_grad():
+            model.refiner.log_k.fill_(float(np.log(k_paths)))
         model.target_mean.copy_(torch.from_numpy(mean.astype(np.float32)))
         model.target_std.copy_(torch.from_numpy(std.astype(np.float32)))
         module = PopulationModule(model, config)
