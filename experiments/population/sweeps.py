@@ -7,10 +7,11 @@ unseen parameters on training shapes:
   the shape parameters, seed ``seed``), each with ``--twins-per-shape``
   draws of tissue, scar and mechanics, each with ``--leads`` therapy draws
   (LV lead place, VV delay);
-- ``train_extra``: more training data at lower cost per sample:
-  ``--extra-shapes`` new shapes (Latin hypercube, seed ``seed + 6000``)
-  plus the training shapes again, each with two new twins of six lead
-  draws (a twin's remodelled baseline is shared by its leads);
+- ``train_extra`` (``train_extra<R>`` for ``--extra-round R``): more
+  training data at lower cost per sample: ``--extra-shapes`` new shapes
+  (Latin hypercube, seed ``seed + 6000 + 100 R``) plus the training
+  shapes again, each with two new twins of six lead draws (a twin's
+  remodelled baseline is shared by its leads);
 - ``calibration``: ``--n-cal`` new parameter draws on the training shapes
   (the intervals are scaled on it, never trained on);
 - ``unseen_params``: ``--n-test`` new draws on the training shapes;
@@ -71,8 +72,11 @@ def design(args) -> dict[str, tuple[list[dict], ResponseSettings]]:
     new_shapes = shape_space.sample(
         args.n_test // 5, seed=args.seed + 1000, method="lhs"
     )
+    r = args.extra_round
     extra_shapes = (
-        shape_space.sample(args.extra_shapes, seed=args.seed + 6000, method="lhs")
+        shape_space.sample(
+            args.extra_shapes, seed=args.seed + 6000 + 100 * r, method="lhs"
+        )
         if args.extra_shapes
         else []
     )
@@ -80,8 +84,8 @@ def design(args) -> dict[str, tuple[list[dict], ResponseSettings]]:
     n_par = -(-args.n_test // (args.train_shapes * k))
     return {
         "train": (twins(train_shapes, args.twins_per_shape, k, args.seed + 1), biv),
-        "train_extra": (
-            twins(extra_shapes + train_shapes, 2, 6, args.seed + 7000)
+        f"train_extra{r or ''}": (
+            twins(extra_shapes + train_shapes, 2, 6, args.seed + 7000 + 100 * r)
             if args.extra_shapes
             else [],
             biv,
@@ -102,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--extra-shapes", type=int, default=0, help="new shapes of train_extra"
     )
+    ap.add_argument("--extra-round", type=int, default=0)
     ap.add_argument("--n-cal", type=int, default=40)
     ap.add_argument("--n-test", type=int, default=50)
     ap.add_argument("--h-mm", type=float, default=3.0)

@@ -1,8 +1,9 @@
 """Train, calibrate and test the population emulator on the sweeps.
 
-Reads the sets of `experiments/population/sweeps.py` (``train``,
-``calibration``, ``unseen_params``, ``unseen_shapes``, ``real_heart``),
-trains the ensemble on ``train`` only (Lightning, MLflow at
+Reads the sets of `experiments/population/sweeps.py` (``train`` and every
+``train_extra*``, ``calibration``, ``unseen_params``, ``unseen_shapes``,
+``real_heart``), trains the ensemble on the training sets only (Lightning,
+MLflow at
 ``<out>/mlflow.db``), fits the interval factors on ``calibration``, writes
 the model (members, ``calibration.json``, ``model_card.json``) to
 ``--out`` and the test figures, beside their baselines, to ``--results``.
@@ -42,6 +43,8 @@ from twinml.twins.folder import scar_cells
 
 logger = logging.getLogger("population.train")
 
+#: Sample entries of the therapy (the rest makes the twin).
+THERAPY = ("lv_lead_apicobasal", "lv_lead_rotational_deg", "vv_delay_ms")
 SETS = ("train", "calibration", "unseen_params", "unseen_shapes", "real_heart")
 TEST_SETS = SETS[2:]
 
@@ -54,6 +57,7 @@ def load_set(folder: Path, hearts: dict, h_mm: float) -> list[Example]:
 
     store = SampleStore(folder, PIPELINE_VERSION)
     out = []
+    graphs: dict[str, object] = {}  # one twin graph per twin, shared by its leads
     for key in store.keys():
         entry = store.load(key)
         if entry is None:
@@ -73,8 +77,14 @@ def load_set(folder: Path, hearts: dict, h_mm: float) -> list[Example]:
         heart = hearts[hkey]
         if heart.mesh.n_points != meta["n_points"]:
             raise RuntimeError(f"{key}: rebuilt heart has a different node count")
+        twin = json.dumps(
+            [hkey, {k: v for k, v in s.items() if k not in THERAPY}], sort_keys=True
+        )
         scar = scar_cells(heart, _scar_of(s)) if s["scar"] else None
-        ex = example(heart, s, meta["scalars"], arrays["t_crt_ms"], scar)
+        ex = example(
+            heart, s, meta["scalars"], arrays["t_crt_ms"], scar, graph=graphs.get(twin)
+        )
+        graphs[twin] = ex.graph
         out.append(replace(ex, sample={**ex.sample, "_heart": hkey, "_key": key}))
     return out
 
@@ -239,6 +249,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--skip-training", action="store_true", help="evaluate the members in --out"
     )
+    ap.add_argument(
+        "--members",
+        type=int,
+        nargs="*",
+        default=None,
+        help="train only these members (parallel processes), then calibrate "
+        "and test with --skip-training",
+    )
+    ap.add_argument("--tracking", type=Path, default=None, help="MLflow SQLite file")
     args = ap.parse_args(argv)
     import torch
 
@@ -251,11 +270,16 @@ def main(argv: list[str] | None = None) -> int:
     hearts: dict = {}
     data = {}
     wanted = SETS[:2] if not args.skip_training else SETS
-    for name in wanted:
+    extras = sorted(p.name for p in args.sweeps.glob("train_extra*") if p.is_dir())
+    for name in [*extras, *wanted]:
         data[name] = load_set(args.sweeps / name, hearts, args.h_mm)
         logger.info(
             "%s: %d examples (%.0f s)", name, len(data[name]), time.perf_counter() - t0
         )
+    # the extra training sets join the training set (sizes kept apart)
+    sizes = {k: len(v) for k, v in data.items()}
+    for name in extras:
+        data["train"] += data.pop(name)
     config = PopulationConfig(
         epochs=args.epochs, n_members=args.members, seed=args.seed
     )
@@ -267,25 +291,31 @@ def main(argv: list[str] | None = None) -> int:
             "dataset_sha256": sha256_json(
                 sorted(e.sample["_key"] for e in data["train"])
             ),
-            "sizes": {k: len(v) for k, v in data.items()},
+            "sizes": sizes,
             "environment": environment_info(),
             "command": " ".join(sys.argv),
         }
         t1 = time.perf_counter()
+        tracking = args.tracking or args.out / "mlflow.db"
         paths = train_ensemble(
-            data["train"], [], config, args.out, args.out / "mlflow.db", run_params
+            data["train"], [], config, args.out, tracking, run_params, args.members
         )
         logger.info(
             "trained %d members in %.0f s", len(paths), time.perf_counter() - t1
         )
+        if args.members is not None:
+            return 0
         members = [load_member(p) for p in paths]
         cal = calibrate(members, data["calibration"], data["train"])
         atomic_write_json(args.out / "calibration.json", cal)
         logger.info("calibration: %s", cal)
         return 0
     members = [load_member(p) for p in sorted(args.out.glob("member_*.pt"))]
+    if not (args.out / "calibration.json").is_file():
+        # members trained apart (--members): calibrate them together here
+        cal = calibrate(members, data["calibration"], data["train"])
+        atomic_write_json(args.out / "calibration.json", cal)
     cal = json.loads((args.out / "calibration.json").read_text())
-    sizes = {k: len(v) for k, v in data.items()}
     train_s = None
 
     # baseline factor fitted on the training set (least squares)

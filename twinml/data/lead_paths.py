@@ -40,10 +40,15 @@ class LeadPaths:
     t_fixed_ms : ndarray of shape (n_points,)
         Earliest arrival from the RV lead (0 ms) and the intrinsic roots,
         ms (inf where no path exists).
+    t_lbbb_ms : ndarray of shape (n_points,)
+        Shortest-path LBBB activation (the right bundle's exit at 0 ms on
+        the same graph: LBBB and CRT share the working bundle), ms (NaN
+        where no path exists).
     """
 
     graph: sp.csr_matrix
     t_fixed_ms: np.ndarray
+    t_lbbb_ms: np.ndarray
 
     def times(self, lv_leads, vv_delay_ms: float = 0.0) -> np.ndarray:
         """Shortest-path CRT activation of each LV lead, ms from the first pace.
@@ -91,8 +96,10 @@ def lead_paths(
     graph = metric_edge_graph(heart.mesh.points, cells[keep], metric[keep])
     nodes, times = heart.sources(plan)
     other = nodes != probe
+    lbbb_nodes, lbbb_times = heart.sources(PacingPlan("lbbb"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # scar-locked nodes
         t_fixed = graph_activation(graph, nodes[other], times[other])
+        t_lbbb = graph_activation(graph, lbbb_nodes, lbbb_times)
     t_fixed = np.where(np.isfinite(t_fixed), t_fixed, np.inf)
-    return LeadPaths(graph=graph.tocsr(), t_fixed_ms=t_fixed)
+    return LeadPaths(graph=graph.tocsr(), t_fixed_ms=t_fixed, t_lbbb_ms=t_lbbb)

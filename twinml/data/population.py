@@ -8,8 +8,9 @@ heart sits in space or how its fibres are signed:
   from the septum as sin/cos), LV/RV membership, the fast layer, the
   fibre's squared components along the local long axis and across the
   wall (``(f . e_ab)^2``, ``(f . e_tm)^2``, sign-free, in the heart's own
-  frame), scar and border-zone fractions, the graph estimate of the LBBB
-  activation (ms / `T_SCALE_MS`), and the twin's tissue and mechanics
+  frame), scar and border-zone fractions, the shortest-path LBBB
+  activation over the mesh edges (ms / `T_SCALE_MS`,
+  `twinml.data.lead_paths`), and the twin's tissue and mechanics
   (broadcast);
 - per coarse edge: length, travel time in the twin's tissue, fast-layer
   flag, fibre alignment (`twinml.data.features`);
@@ -178,10 +179,15 @@ def twin_graph(
     edge_attr[:, 1] = np.asarray(edge_cost).ravel() / 20.0
     feats = replace(base, travel_cost=cost, edge_attr=edge_attr.astype(np.float32))
 
-    # LBBB graph estimate: from the right bundle's exit at 0 ms
+    # LBBB estimate: shortest paths over the mesh edges from the right
+    # bundle's exit at 0 ms; a representative inside scar takes the
+    # coarse graph's estimate
+    paths = lead_paths(heart, tissue, scar)
     graph = coarse_travel_graph(feats, tissue, n)
     roots = np.unique(cl[np.atleast_1d(heart.rv_roots)])
-    t_lbbb = dijkstra(graph, directed=True, indices=roots).min(axis=0)
+    t_lbbb = paths.t_lbbb_ms[coarse.rep]
+    coarse_lbbb = dijkstra(graph, directed=True, indices=roots).min(axis=0)
+    t_lbbb = np.where(np.isfinite(t_lbbb), t_lbbb, coarse_lbbb)
 
     # invariant node features
     rep = coarse.rep
@@ -231,7 +237,7 @@ def twin_graph(
         lv_candidates=lv_cand,
         live=live,
         lv_mask=heart.lv_mask,
-        paths=lead_paths(heart, tissue, scar),
+        paths=paths,
         lead_rows=rows,
     )
 
@@ -398,8 +404,13 @@ def example(
     t_crt_ms: np.ndarray,
     scar: Scar | None,
     spacing_mm: float = SPACING_MM,
+    graph: TwinGraph | None = None,
 ) -> Example:
-    """An `Example` from a response-sweep entry (`twinml.data.response_sweep`)."""
+    """An `Example` from a response-sweep entry (`twinml.data.response_sweep`).
+
+    `graph`, the twin's graph from an earlier sample of the same twin
+    (heart, tissue, scar and mechanics), is reused instead of rebuilt.
+    """
     from twinml.data.features import query_features
 
     tissue = TissueParams(
@@ -407,14 +418,15 @@ def example(
         v_cross=sample["v_cross_mm_ms"],
         v_endo=sample["v_endo_mm_ms"],
     )
-    graph = twin_graph(
-        heart,
-        tissue,
-        scar,
-        sample.get("contractility", 1.0),
-        sample.get("stiffness", 1.0),
-        spacing_mm,
-    )
+    if graph is None:
+        graph = twin_graph(
+            heart,
+            tissue,
+            scar,
+            sample.get("contractility", 1.0),
+            sample.get("stiffness", 1.0),
+            spacing_mm,
+        )
     lead = int(scalars["lv_lead_node"])
     vv = float(sample.get("vv_delay_ms", 0.0))
     q = query_features(graph.features, graph.coarse, tissue, [lead], graph.rv_lead, vv)

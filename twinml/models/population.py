@@ -43,7 +43,7 @@ from twinml.models.activation_gnn import ActivationGNN, mlp
 
 __all__ = ["PopulationGNN", "Refiner"]
 
-#: Channel of the node features holding the LBBB graph time (see
+#: Channel of the node features holding the LBBB shortest-path time (see
 #: `twinml.data.population.twin_graph`).
 LBBB_CHANNEL = 10
 
@@ -189,7 +189,7 @@ class PopulationGNN(nn.Module):
         h : Tensor of shape (N, width)
             Twin encoding.
         x : Tensor of shape (N, node_dim)
-            Node inputs (the LBBB graph time is read from them).
+            Node inputs (the LBBB shortest-path time is read from them).
         pool : Tensor of shape (N, n_bins)
             Bin-mean matrix (columns sum to 1 over their nodes, or 0).
         g : Tensor of shape (n_globals,)
@@ -209,7 +209,19 @@ class PopulationGNN(nn.Module):
             Response scalars in their units.
         """
         t = self.activation.decode(h, lead, q)
-        b = t.shape[0]
+        z = self.head_input(h, x, pool, g, t, vv)
+        return t, self.head(z) * self.target_std + self.target_mean
+
+    def head_input(
+        self,
+        h: torch.Tensor,
+        x: torch.Tensor,
+        pool: torch.Tensor,
+        g: torch.Tensor,
+        t: torch.Tensor,
+        vv: torch.Tensor,
+    ) -> torch.Tensor:
+        """Inputs of the response head, shape (B, n_in) (see `decode`)."""
         z_twin = torch.cat(
             [
                 (self.project(h).T @ pool).reshape(-1),
@@ -217,13 +229,11 @@ class PopulationGNN(nn.Module):
                 g,
             ]
         )
-        z = torch.cat(
+        return torch.cat(
             [
-                z_twin.unsqueeze(0).expand(b, -1),
+                z_twin.unsqueeze(0).expand(t.shape[0], -1),
                 (t / self.activation.t_scale_ms) @ pool,
                 vv.unsqueeze(1),
             ],
             dim=1,
         )
-        r = self.head(z) * self.target_std + self.target_mean
-        return t, r

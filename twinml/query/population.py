@@ -4,7 +4,11 @@
 its calibration and its model card. A twin is encoded once per member
 (`encode`); each query then costs the travel-time features of its leads
 and the members' light decoders (`predict`), so hundreds of lead sites
-are ranked in one batched call.
+are ranked in one batched call (``fine=False``: coarse decoder and head).
+The activation map of a lead (``fine=True``) adds one Dijkstra over the
+mesh edges from the lead (`twinml.data.lead_paths`), the refiner's
+correction mapped to every node, and the QRS of each member's map by the
+reference pipeline's own pseudo-ECG rule (`pseudo_ecg_binned`).
 
 Uncertainty: the members' spread ``s`` (standard deviation) is scaled by a
 factor fitted on a calibration split of its own (split conformal
