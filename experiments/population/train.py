@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--results", type=Path, default=Path("experiments/results/population.json")
     )
-    ap.add_argument("--epochs", type=int, default=90)
+    ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--members", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--h-mm", type=float, default=3.0)
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         "--skip-training", action="store_true", help="evaluate the members in --out"
     )
     ap.add_argument(
-        "--members",
+        "--only-members",
         type=int,
         nargs="*",
         default=None,
@@ -298,12 +298,12 @@ def main(argv: list[str] | None = None) -> int:
         t1 = time.perf_counter()
         tracking = args.tracking or args.out / "mlflow.db"
         paths = train_ensemble(
-            data["train"], [], config, args.out, tracking, run_params, args.members
+            data["train"], [], config, args.out, tracking, run_params, args.only_members
         )
         logger.info(
             "trained %d members in %.0f s", len(paths), time.perf_counter() - t1
         )
-        if args.members is not None:
+        if args.only_members is not None:
             return 0
         members = [load_member(p) for p in paths]
         cal = calibrate(members, data["calibration"], data["train"])
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     members = [load_member(p) for p in sorted(args.out.glob("member_*.pt"))]
     if not (args.out / "calibration.json").is_file():
-        # members trained apart (--members): calibrate them together here
+        # members trained apart (--only-members): calibrate them together here
         cal = calibrate(members, data["calibration"], data["train"])
         atomic_write_json(args.out / "calibration.json", cal)
     cal = json.loads((args.out / "calibration.json").read_text())

@@ -39,12 +39,12 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
+from simulators.ep.ecg import lead_field
 from simulators.ep.graph_paths import metric_edge_graph
 from simulators.ep.protocols import TissueParams
 from simulators.ep.scar import Scar
 from simulators.ep.ventricles import Ventricles
 from simulators.mesh.laplace import barycentric_gradients
-from simulators.ep.ecg import lead_field
 from twinml.data.coarse import CoarseGraph, build_coarse_graph
 from twinml.data.features import (
     T_SCALE_MS,

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from scipy.stats import norm
 
-from simulators.errors import DataError
 from simulators.ep.ecg import pseudo_ecg_binned
+from simulators.errors import DataError
 from twinml.data.features import T_SCALE_MS, query_features
 from twinml.data.population import TARGETS, TwinGraph, coarse_baseline
 from twinml.training.population import load_member, pool_matrix
@@ -219,7 +219,10 @@ class PopulationSurrogate:
             return t_all, r_all, None
         maps = np.where(g.live, t_all, np.nan)
         qrs = np.array(
-            [[pseudo_ecg_binned(g.lead_rows, t).qrs_ms for t in member] for member in maps]
+            [
+                [pseudo_ecg_binned(g.lead_rows, t).qrs_ms for t in member]
+                for member in maps
+            ]
         )
         return t_all, r_all, qrs
 

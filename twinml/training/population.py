@@ -4,12 +4,12 @@ Each step takes one twin (heart, tissue, scar, mechanics) and its samples
 of the response sweep: it encodes the twin once, decodes its lead queries
 with both decoders (coarse travel times; refined shortest paths) and takes
 a Huber loss on each one's activation at the coarse nodes (ms, scar
-excluded) plus the squared error of the standardised response targets. The ensemble's members
-differ in seed only (initialisation and order); their spread, scaled on a
-calibration split (`twinml.query.population.calibrate`), gives the
-intervals. Every member is logged to MLflow (config, seed, dataset hash,
-metrics) and saved with its SHA-256 (`save_checkpoint`), reloadable with
-``weights_only=True``.
+excluded) plus the squared error of the standardised response targets.
+The ensemble's members differ in seed only (initialisation and order);
+their spread, scaled on a calibration split
+(`experiments/population/train.py`), gives the intervals. Every member is
+logged to MLflow (config, seed, dataset hash, metrics) and saved with its
+SHA-256 (`save_checkpoint`), reloadable with ``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class PopulationConfig:
     decoder_width: int = 48
     pooled_dim: int = 8
     head_width: int = 96
-    epochs: int = 90
+    epochs: int = 30
     lr: float = 3e-3
     seed: int = 0
     n_members: int = 3
@@ -268,7 +268,10 @@ def train_ensemble(
     val_items = [tensors(group) for group in by_twin(val)]
     k_init, k_paths = graph_factor(items), graph_factor(items, refined=True)
     logger.info(
-        "%d twins; graph factors %.3f (coarse) %.3f (paths)", len(items), k_init, k_paths
+        "%d twins; graph factors %.3f (coarse) %.3f (paths)",
+        len(items),
+        k_init,
+        k_paths,
     )
 
     # target standardisation from the training set
