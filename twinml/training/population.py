@@ -14,7 +14,6 @@ SHA-256 (`save_checkpoint`), reloadable with ``weights_only=True``.
 
 from __future__ import annotations
 
-import copy
 import logging
 import warnings
 from dataclasses import asdict, dataclass
@@ -57,7 +56,6 @@ class PopulationConfig:
     huber_ms: float = 1.0
     response_weight: float = 1.0
     spacing_mm: float = 7.0
-    head_epochs: int = 0
 
     def as_dict(self) -> dict:
         """Plain dict for logging."""
@@ -329,10 +327,6 @@ def train_ensemble(
         if trainer.interrupted:
             raise KeyboardInterrupt("training interrupted; no checkpoint written")
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        if config.head_epochs:
-            model.eval()
-            metrics |= refit_head(model, items, config.head_epochs, seed)
-            mlf.log_metrics({k: float(v) for k, v in metrics.items()})
         logger.info("member %d: %s", member, metrics)
         path = out_dir / f"member_{member}.pt"
         save_checkpoint(
@@ -342,65 +336,6 @@ def train_ensemble(
         mlf.finalize("success")
         paths.append(path)
     return paths
-
-
-def refit_head(
-    model: PopulationGNN,
-    items: list[TwinTensors],
-    epochs: int,
-    seed: int = 0,
-    val_fraction: float = 0.15,
-    lr: float = 1e-3,
-    weight_decay: float = 1e-2,
-) -> dict:
-    """Fit the response head again on the trained encoder's and decoder's outputs.
-
-    In joint training the head sees each sample once per epoch, as long as
-    the activation needs; here its inputs are computed once per sample and
-    the head alone (a small MLP) is fitted full batch, with the state of
-    least loss on a held-out share of the training twins kept (early
-    stopping). The encoder and decoders are unchanged.
-
-    Returns
-    -------
-    dict
-        Held-out loss (standardised squared error) before and after, and
-        the epoch kept.
-    """
-    with torch.no_grad():
-        zs, ys, twin = [], [], []
-        for i, t in enumerate(items):
-            h = model.encode(t.x, t.edge_index, t.edge_attr)
-            times = model.activation.decode(h, t.lead, t.q)
-            zs.append(model.head_input(h, t.x, t.pool, t.g, times, t.vv))
-            ys.append((t.r - model.target_mean) / model.target_std)
-            twin += [i] * t.r.shape[0]
-    z, y = torch.cat(zs), torch.cat(ys)
-    known = torch.isfinite(y)
-    y = torch.nan_to_num(y)
-    order = np.random.default_rng(seed).permutation(len(items))
-    held = set(order[: max(1, round(val_fraction * len(items)))].tolist())
-    val = torch.tensor([k in held for k in twin])
-
-    def loss(rows: torch.Tensor) -> torch.Tensor:
-        err = (model.head(z[rows]) - y[rows])[known[rows]]
-        return (err**2).mean()
-
-    opt = torch.optim.AdamW(model.head.parameters(), lr=lr, weight_decay=weight_decay)
-    with torch.no_grad():
-        before = best = float(loss(val))
-    best_state, best_epoch = copy.deepcopy(model.head.state_dict()), 0
-    for epoch in range(1, epochs + 1):
-        opt.zero_grad()
-        loss(~val).backward()
-        opt.step()
-        with torch.no_grad():
-            v = float(loss(val))
-        if v < best:
-            best, best_epoch = v, epoch
-            best_state = copy.deepcopy(model.head.state_dict())
-    model.head.load_state_dict(best_state)
-    return {"head_val_before": before, "head_val_after": best, "head_epoch": best_epoch}
 
 
 def _init_args(model: PopulationGNN, config: PopulationConfig) -> dict:
