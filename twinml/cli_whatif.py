@@ -80,6 +80,7 @@ def _whatif(twin, lv_lead, optimise, vv_delay, model, max_sites) -> dict[str, An
     from twinml.query import whatif as wi
     from twinml.twins import Twin
     from twinml.twins.schema import check_value
+    from twinml.twins.sites import check_lv_lead_text
 
     # arguments and files first, so that bad input fails before heavy work
     if optimise and lv_lead is not None:
@@ -94,6 +95,8 @@ def _whatif(twin, lv_lead, optimise, vv_delay, model, max_sites) -> dict[str, An
         raise ParameterError(
             f"twin {twin} names no LV lead; pass --lv-lead SITE or --optimise-lead"
         )
+    if not optimise:
+        check_lv_lead_text(site)
     sur = wi.load_surrogate(model)
     prepared = wi.prepare(t, sur)
 
@@ -141,7 +144,8 @@ def _text(r: dict) -> str:
     else:
         lines.append(
             f"  ranked {r['n_ranked']} of {r['n_candidates']} LV sites in "
-            f"{r['predict_s'] * 1000:.0f} ms (VV {r['vv_delay_ms']:g} ms)"
+            f"{r['predict_s'] * 1000:.0f} ms, best ten refined in "
+            f"{r['refine_s'] * 1000:.0f} ms (VV {r['vv_delay_ms']:g} ms)"
         )
         for s in r["best"]:
             lines.append(

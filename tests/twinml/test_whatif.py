@@ -27,6 +27,8 @@ from twinml.data.coarse import build_coarse_graph
 from twinml.data.response_sweep import SAMPLE_DEFAULTS, ResponseSettings
 from twinml.models.population import PopulationGNN
 from twinml.provenance import atomic_write_json
+from twinml.query import whatif as wi
+from twinml.query.population import PopulationSurrogate, Prediction
 from twinml.query.whatif import extreme_intervals
 from twinml.training.population import PopulationConfig, train_ensemble
 from twinml.twins import Twin, create_twin
@@ -155,6 +157,14 @@ def test_optimise_returns_ten_sorted_sites(twin_dir, model_dir):
     for s in best:
         lo, hi = s["d_lvesv_pct"]["interval_90"]
         assert lo <= s["d_lvesv_pct"]["value"] <= hi
+    # the shortlist's TAT, LVAT and QRS are the one-lead answers (refined map)
+    one = _json(
+        _whatif("--twin", twin_dir, "--lv-lead", best[0]["site"], "--model",
+                model_dir, "--json")
+    )  # fmt: skip
+    for k in ("tat_ms", "lvat_ms", "qrs_crt_ms", "d_lvesv_pct"):
+        assert best[0][k]["value"] == pytest.approx(one[k]["value"], rel=1e-6)
+    assert r["refine_s"] > 0
 
 
 def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
@@ -225,3 +235,31 @@ def test_extreme_intervals_hold_the_mean():
     lvat = np.nanmax(np.where(lv, t, np.nan), 1) - np.nanmin(tm, 1)
     assert (tat_lo <= tat).all() and (tat <= tat_hi).all()
     assert (lvat_lo <= lvat).all() and (lvat <= lvat_hi).all()
+
+
+def test_domain_ranges_wrap_angles_and_keep_a_margin():
+    card = {"ranges": {"scar_rotational_deg": [-179.6, 178.6],
+                       "scar_transmurality": [0.30, 0.9985]}}  # fmt: skip
+    sur = PopulationSurrogate([object()], {}, card)
+    # 180 deg is -180 deg, next to the range; 1.0 within 2 % of its width
+    assert sur.domain_issues({"scar_rotational_deg": 180.0}) == []
+    assert sur.domain_issues({"scar_transmurality": 1.0}) == []
+    issue = sur.domain_issues({"scar_transmurality": 0.2})
+    assert issue and issue[0].startswith("scar_transmurality = 0.2")
+
+
+def test_intervals_stop_at_physical_limits():
+    n = 4
+    p = Prediction(
+        t_ms=np.tile(np.arange(n, dtype=float), (1, 1)),
+        t_half_width_ms=np.ones((1, n)),
+        response={k: np.array([v]) for k, v in {
+            "qrs_crt_ms": 5.0, "ef_crt_acute_pct": 95.0, "d_dpdt_max_pct": 0.0,
+            "d_work_diff_pct": 0.0, "d_lvesv_pct": -10.0, "d_lvedv_pct": 0.0,
+            "tat_ms": 3.0, "lvat_ms": 3.0}.items()},
+        half_width={k: np.array([20.0]) for k in pop.TARGETS},
+        responder_probability=np.array([0.3]),
+    )  # fmt: skip
+    row = wi._rows(p, np.ones(n, bool), np.ones(n, bool))[0]
+    assert row["ef_crt_acute_pct"]["interval_90"] == [75.0, 100.0]
+    assert row["qrs_crt_ms"]["interval_90"][0] == 0.0

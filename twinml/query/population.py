@@ -45,6 +45,10 @@ __all__ = ["Encoded", "Prediction", "PopulationSurrogate", "calibration_factor"]
 
 #: Echo responder threshold on ΔLVESV, %.
 RESPONDER_PCT = -15.0
+#: Margin of the training ranges, as a fraction of their width: the card
+#: holds the extremes of the samples drawn from the space's box, which fall
+#: short of its edges by about width / n.
+DOMAIN_SLACK = 0.02
 #: Floor of the members' spread, as a fraction of a target's training SD
 #: (a unanimous ensemble is not a certain one).
 SPREAD_FLOOR = 0.02
@@ -270,7 +274,11 @@ class PopulationSurrogate:
             if name not in values or values[name] is None:
                 continue
             v = float(values[name])
-            if not lo <= v <= hi:
+            # the sampled box reaches a little past the extremes drawn from it;
+            # angles count modulo 360 degrees
+            slack = DOMAIN_SLACK * (hi - lo)
+            turns = (-360.0, 0.0, 360.0) if name.endswith("rotational_deg") else (0,)
+            if not any(lo - slack <= v + k <= hi + slack for k in turns):
                 issues.append(
                     f"{name} = {v:.4g} outside the training range [{lo:.4g}, {hi:.4g}]"
                 )

@@ -71,6 +71,12 @@ TRAINING_FIXED: dict[str, float | str] = {
     "baseline": "lbbb",
     "rv_lead": "rv-apex",
 }
+#: Physical limits of the reported quantities (intervals are clipped to them).
+PHYSICAL_LIMITS = {
+    "ef_crt_acute_pct": (0.0, 100.0),
+    "qrs_crt_ms": (0.0, np.inf),
+    "d_lvesv_pct": (-100.0, np.inf),
+}
 _CALIBRATION_KEYS = (
     "activation",
     "activation_floor_ms",
@@ -263,7 +269,10 @@ def rank_sites(
     """Rank the twin's LV candidate sites in one batched call.
 
     Sites are ordered by predicted ΔLVESV (most negative first; values
-    within 0.1 % count as equal) and then by LVAT (shortest first).
+    within 0.1 % count as equal) and then by LVAT (shortest first), first
+    on the coarse decoder for all of them, then the best `top` again on
+    their refined maps (one Dijkstra each), which give their TAT, LVAT and
+    QRS as `answer` does.
 
     Parameters
     ----------
@@ -277,8 +286,9 @@ def rank_sites(
     -------
     dict
         ``n_candidates``, ``n_ranked``, ``best`` (the `top` sites, each as
-        `answer` without the twin-level domain fields, with ``rank``) and
-        ``predict_s``.
+        `answer` without the twin-level domain fields, with ``rank``),
+        ``predict_s`` (the batched call) and ``refine_s`` (the shortlist's
+        refined maps).
     """
     if max_sites < 1 or top < 1:
         raise ParameterError(
@@ -293,12 +303,21 @@ def rank_sites(
     rep = g.coarse.rep
     rows = _rows(p, g.live[rep], g.lv_mask[rep])
     dlvesv = np.round(p.response["d_lvesv_pct"], 1)
-    order = np.lexsort((p.response["lvat_ms"], dlvesv))[:top]
+    short = sites[np.lexsort((p.response["lvat_ms"], dlvesv))[:top]]
     seconds = time.perf_counter() - t0
+
+    # the shortlist on the refined maps, as for one lead: the same response,
+    # TAT, LVAT and QRS from the map; ties on ΔLVESV broken by that LVAT
+    t1 = time.perf_counter()
+    p = sur.predict(prepared.enc, short, vv_delay_ms, fine=True)
+    rows = _rows(p, g.live, g.lv_mask)
+    dlvesv = np.round(p.response["d_lvesv_pct"], 1)
+    order = np.lexsort((p.response["lvat_ms"], dlvesv))
+    refine_s = time.perf_counter() - t1
 
     best = []
     for rank, k in enumerate(order, start=1):
-        node = int(sites[k])
+        node = int(short[k])
         lead_issues = sur.domain_issues(_lead_values(prepared.heart, node))
         best.append(
             {
@@ -313,6 +332,7 @@ def rank_sites(
         "n_ranked": int(sites.size),
         "best": best,
         "predict_s": seconds,
+        "refine_s": refine_s,
     }
 
 
@@ -343,6 +363,9 @@ def _rows(p: Prediction, live: np.ndarray, lv: np.ndarray) -> list[dict[str, Any
     lo, hi = extreme_intervals(p.t_ms, p.t_half_width_ms, live, lv)
     bounds = {k: (p.response[k] - half[k], p.response[k] + half[k]) for k in half}
     bounds["tat_ms"], bounds["lvat_ms"] = (lo[0], hi[0]), (lo[1], hi[1])
+    # intervals stop at what the quantity can be (EF 0-100 %, durations >= 0)
+    for k, (a, b) in PHYSICAL_LIMITS.items():
+        bounds[k] = tuple(np.clip(v, a, b) for v in bounds[k])
 
     # responder probability with ΔLVESV's mean at the ends of its interval
     sigma = half["d_lvesv_pct"] / norm.ppf(0.95)
@@ -350,11 +373,14 @@ def _rows(p: Prediction, live: np.ndarray, lv: np.ndarray) -> list[dict[str, Any
     p_lo = norm.cdf((RESPONDER_PCT - d_hi) / sigma)
     p_hi = norm.cdf((RESPONDER_PCT - d_lo) / sigma)
 
+    value = {
+        k: np.clip(v, *PHYSICAL_LIMITS.get(k, (-np.inf, np.inf)))
+        for k, v in p.response.items()
+    }
     rows = []
     for b in range(p.t_ms.shape[0]):
         row = {
-            k: _entry(p.response[k][b], bounds[k][0][b], bounds[k][1][b])
-            for k in REPORTED
+            k: _entry(value[k][b], bounds[k][0][b], bounds[k][1][b]) for k in REPORTED
         }
         row["responder_probability"] = _entry(
             p.responder_probability[b], p_lo[b], p_hi[b]
