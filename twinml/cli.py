@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,13 @@ T = TypeVar("T")
 @app.callback()
 def main() -> None:
     """twinml: cardiac digital twins with millisecond what-if answers."""
+    # a terminated command unwinds like Ctrl-C, so temporary files and
+    # half-built folders are removed on the way out
+    signal.signal(signal.SIGTERM, _interrupted)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _register_subcommands() -> None:

@@ -149,6 +149,10 @@ def _read_observations(path: Path) -> dict[str, Any]:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise ParameterError(f"--observations: no file {str(path)!r}") from None
+    except OSError as err:
+        raise ParameterError(
+            f"--observations {path}: not a readable JSON file ({err.strerror})"
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ParameterError(f"--observations {path}: not valid JSON ({err})") from None
 

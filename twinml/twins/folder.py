@@ -454,7 +454,12 @@ def _check_mesh_entry(mesh: Any, folder: Path) -> dict[str, Any]:
     keys = ("file", "sha256", "n_points", "n_cells")
     if not isinstance(mesh, dict) or any(k not in mesh for k in keys):
         raise TwinError(f"{where}: 'mesh' must be an object with keys {list(keys)}")
-    path = folder / str(mesh["file"])
+    for key, kind in (("file", str), ("sha256", str)):
+        if not isinstance(mesh[key], kind) or "\0" in mesh[key]:
+            raise TwinError(
+                f"{where}: mesh.{key} must be a string, got {mesh[key]!r:.40}"
+            )
+    path = folder / mesh["file"]
     if path.resolve().parent != folder.resolve() or not path.is_file():
         raise TwinError(f"{where}: mesh file {mesh['file']!r} is not in the folder")
     digest = sha256_file(path)

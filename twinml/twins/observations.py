@@ -106,7 +106,8 @@ def check_observations(obj: Any, where: str = "observations") -> dict[str, Any]:
     if obj.get("schema_version") != SCHEMA_VERSION:
         raise ParameterError(
             f"{where}: schema_version must be {SCHEMA_VERSION}, got "
-            f"{obj.get('schema_version')!r}"
+            f'{obj.get("schema_version")!r}; add "schema_version": '
+            f"{SCHEMA_VERSION} to the object"
         )
     unknown = sorted(set(obj) - set(FIELDS) - set(TEXT_FIELDS) - {"schema_version"})
     if unknown:

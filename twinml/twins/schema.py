@@ -171,9 +171,9 @@ def check_value(name: str, value: Any) -> float | str | None:
     # numbers: finite and in range
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ParameterError(
-            f"twin parameter {name} must be a number ({spec.unit}), got {value!r}"
+            f"twin parameter {name} must be a number ({spec.unit}), got {value!r:.40}"
         ) from None
     if isinstance(value, bool) or not math.isfinite(number):
         raise ParameterError(
