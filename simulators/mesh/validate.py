@@ -218,7 +218,7 @@ class MeshReport:
         if pairs:
             msg = (
                 f"{len(pairs)} pairs of coincident nodes: node ids "
-                f"{format_ids(pairs)}; merge them"
+                f"{format_ids(pairs)}; merge them (`twinml mesh check --fix`)"
             )
             ids = self.coincident_pairs
             found.append(_error("coincident_nodes", msg, ids, "node"))
