@@ -191,6 +191,12 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
     (damaged / "calibration.json").write_text("{not json")
     r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)
     assert r.exit_code == 1 and "calibration.json" in r.stderr
+    # a calibration with a negative or infinite factor is refused, named
+    cal = json.loads((model_dir / "calibration.json").read_text())
+    for key, value in (("activation", -21.0), ("qrs_ecg", float("inf"))):
+        (damaged / "calibration.json").write_text(json.dumps({**cal, key: value}))
+        r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)
+        assert r.exit_code == 1 and f"{key} = " in r.stderr
 
 
 # --------------------------------------------------------------- bad meshes

@@ -35,7 +35,7 @@ import numpy as np
 from scipy.stats import norm
 
 from simulators.errors import DataError, MeshError, ParameterError, SiteError
-from twinml.data.population import SPACING_MM, TwinGraph, twin_graph
+from twinml.data.population import SPACING_MM, TARGETS, TwinGraph, twin_graph
 from twinml.query.population import (
     RESPONDER_PCT,
     Encoded,
@@ -143,7 +143,37 @@ def load_surrogate(folder: str | Path | None = None) -> PopulationSurrogate:
             f"{folder}: calibration.json lacks {missing} or model_card.json lacks "
             "'ranges'; reinstall or retrain the model"
         )
+    bad = _bad_calibration(sur.calibration)
+    if bad:
+        raise DataError(
+            f"{folder}: calibration.json holds {bad}; interval factors and spreads "
+            "must be finite and positive (the floor may be 0): recalibrate the model"
+        )
     return sur
+
+
+def _bad_calibration(cal: dict) -> list[str]:
+    """Entries of a calibration that are not finite positive numbers."""
+    targets, stds = cal["targets"], cal["target_std"]
+    if not isinstance(targets, dict) or not isinstance(stds, list):
+        return ["'targets' (an object) and 'target_std' (a list) of other types"]
+    if any(k not in targets for k in TARGETS) or len(stds) != len(TARGETS):
+        return [f"targets other than the model's {list(TARGETS)}"]
+    entries = {
+        "activation": cal["activation"],
+        "qrs_ecg": cal["qrs_ecg"],
+        **{f"targets.{k}": targets[k] for k in TARGETS},
+        **{f"target_std[{i}]": v for i, v in enumerate(stds)},
+        "activation_floor_ms": cal["activation_floor_ms"],
+    }
+
+    def bad(name: str, v: object) -> bool:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return True
+        low_ok = v >= 0 if name == "activation_floor_ms" else v > 0
+        return not (np.isfinite(v) and low_ok)
+
+    return [f"{k} = {v!r:.20}" for k, v in entries.items() if bad(k, v)]
 
 
 def model_spacing_mm(sur: PopulationSurrogate) -> float:
