@@ -77,7 +77,6 @@ def whatif(
 def _whatif(twin, lv_lead, optimise, vv_delay, model, max_sites) -> dict[str, Any]:
     """Check the arguments, load the twin and model, answer."""
     from simulators.errors import ParameterError
-    from twinml.query import whatif as wi
     from twinml.twins import Twin
     from twinml.twins.schema import check_value
     from twinml.twins.sites import check_lv_lead_text
@@ -97,6 +96,10 @@ def _whatif(twin, lv_lead, optimise, vv_delay, model, max_sites) -> dict[str, An
         )
     if not optimise:
         check_lv_lead_text(site)
+
+    # the model and its torch stack only once the arguments are known good
+    from twinml.query import whatif as wi
+
     sur = wi.load_surrogate(model)
     prepared = wi.prepare(t, sur)
 
