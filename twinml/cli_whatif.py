@@ -96,6 +96,7 @@ def _whatif(twin, lv_lead, optimise, vv_delay, model, max_sites) -> dict[str, An
         )
     if not optimise:
         check_lv_lead_text(site)
+        _check_node_range(site, t.mesh["n_points"])
 
     # the model and its torch stack only once the arguments are known good
     from twinml.query import whatif as wi
@@ -158,3 +159,15 @@ def _text(r: dict) -> str:
             )
     lines.append(f"  in domain: {'yes' if r['in_domain'] else 'no'}")
     return "\n".join(lines)
+
+
+def _check_node_range(site: str, n_points: int) -> None:
+    """A ``node:ID`` lead must name one of the mesh's nodes (before any work)."""
+    from simulators.errors import SiteError
+
+    kind, _, value = site.strip().partition(":")
+    if kind.lower() == "node" and not 0 <= int(value) < n_points:
+        raise SiteError(
+            f"LV lead {site!r}: the twin's mesh has nodes 0..{n_points - 1}; "
+            "pick a node of its LV free-wall epicardium (--optimise-lead lists some)"
+        )

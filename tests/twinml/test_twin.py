@@ -143,6 +143,7 @@ def test_malformed_json_is_named(twin_copy, name):
         (lambda d: d.update(scar=[1]), "'scar' must be a JSON object"),
         (lambda d: d["mesh"].update(file="../x.vtu"), "is not in the folder"),
         (lambda d: d["mesh"].update(sha256=12345), "mesh.sha256 must be a string"),
+        (lambda d: d["mesh"].update(n_points="9"), "mesh.n_points must be an integ"),
         (lambda d: d["mesh"].update(file=None), "mesh.file must be a string"),
         (lambda d: d["mesh"].update(file="mesh.vtu\0x"), "mesh.file must be a"),
         (lambda d: d["parameters"].update(cv_scale=10**400), "cv_scale must be a"),

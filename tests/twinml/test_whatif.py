@@ -173,6 +173,8 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
     # a lead outside the LV candidates: bad input
     r = _whatif(*base, "--lv-lead", f"node:{heart.rv_apex}")
     assert r.exit_code == 2 and "twinml: error:" in r.stderr
+    r = _whatif(*base, "--lv-lead", "node:99999999")
+    assert r.exit_code == 2 and "mesh has nodes 0.." in r.stderr
     r = _whatif(*base, "--lv-lead", "aha:5", "--optimise-lead")
     assert r.exit_code == 2 and "not both" in r.stderr
     r = _whatif(*base, "--lv-lead", "aha:5", "--vv-delay", 500)

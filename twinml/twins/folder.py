@@ -459,6 +459,11 @@ def _check_mesh_entry(mesh: Any, folder: Path) -> dict[str, Any]:
             raise TwinError(
                 f"{where}: mesh.{key} must be a string, got {mesh[key]!r:.40}"
             )
+    for key in ("n_points", "n_cells"):
+        if isinstance(mesh[key], bool) or not isinstance(mesh[key], int):
+            raise TwinError(
+                f"{where}: mesh.{key} must be an integer, got {mesh[key]!r:.40}"
+            )
     path = folder / mesh["file"]
     if path.resolve().parent != folder.resolve() or not path.is_file():
         raise TwinError(f"{where}: mesh file {mesh['file']!r} is not in the folder")
