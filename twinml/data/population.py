@@ -20,10 +20,11 @@ heart sits in space or how its fibres are signed:
   the mesh's edges at the coarse nodes (`twinml.data.lead_paths`), which
   that decoder corrects.
 
-The travel time of a coarse pair is the shortest path between its two
-nodes over the mesh's edges in the twin's tissue (`_mesh_path_costs`),
-so the fibre layers, the RV fast layer, the border zone and the scar
-(paths go round it) all shape it.
+The travel time of a coarse pair is a straight segment through the
+twin's layered fibres, slowed in the border zone and `SCAR_COST` times
+longer through scar (`_straight_costs`): cheap, and only the coarse
+decoder (ranking) reads it; the activation map comes from the mesh's own
+shortest paths, corrected.
 
 Coarse nodes are pooled into `N_BINS` regional bins for the response head:
 the 17 AHA segments of the LV and the RV free wall (bin 0).
@@ -40,7 +41,6 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from simulators.ep.ecg import lead_field
-from simulators.ep.graph_paths import metric_edge_graph
 from simulators.ep.protocols import TissueParams
 from simulators.ep.scar import Scar
 from simulators.ep.ventricles import Ventricles
@@ -136,7 +136,6 @@ def twin_graph(
     contractility: float = 1.0,
     stiffness: float = 1.0,
     spacing_mm: float = SPACING_MM,
-    mesh_paths: bool = False,
 ) -> TwinGraph:
     """Build a twin's coarse graph and invariant inputs.
 
@@ -154,12 +153,6 @@ def twin_graph(
         The twin's mechanics, relative to the healthy heart.
     spacing_mm : float
         Voxel side of the coarse graph, mm.
-    mesh_paths : bool
-        Travel costs from shortest paths over the mesh (`_mesh_path_costs`)
-        instead of straight segments: about twice as accurate before any
-        learning (4.5-8.4 ms against 7-22 ms mean error on ten held-out
-        twins) but 5-10 s per twin on a loaded 2-core machine, so the
-        shipped model does not use them yet.
     """
     mesh = heart.mesh
     coarse, (f_ab, f_tm), rows = _heart_parts(heart, spacing_mm)
@@ -167,12 +160,9 @@ def twin_graph(
     base = heart_features(heart, coarse, tissue, prune=False, layered=True)
 
     # travel costs: straight segments through the layered fibres, with scar
-    # (blocked) and border zone (slowed); or shortest paths over the mesh
+    # (blocked) and border zone (slowed)
     scar_frac, border_frac = _node_fractions(heart, scar, cl, n)
-    if mesh_paths:
-        cost = _mesh_path_costs(heart, coarse, base, tissue, scar)
-    else:
-        cost = _straight_costs(base, tissue, scar_frac, border_frac)
+    cost = _straight_costs(base, tissue, scar_frac, border_frac)
     src, dst = coarse.edge_index
     edge_cost = sp.csr_matrix((cost, tuple(base.travel_index)), shape=(n, n))[src, dst]
     edge_attr = base.edge_attr.copy()
@@ -183,11 +173,12 @@ def twin_graph(
     # bundle's exit at 0 ms; a representative inside scar takes the
     # coarse graph's estimate
     paths = lead_paths(heart, tissue, scar)
-    graph = coarse_travel_graph(feats, tissue, n)
-    roots = np.unique(cl[np.atleast_1d(heart.rv_roots)])
     t_lbbb = paths.t_lbbb_ms[coarse.rep]
-    coarse_lbbb = dijkstra(graph, directed=True, indices=roots).min(axis=0)
-    t_lbbb = np.where(np.isfinite(t_lbbb), t_lbbb, coarse_lbbb)
+    if not np.isfinite(t_lbbb).all():
+        graph = coarse_travel_graph(feats, tissue, n)
+        roots = np.unique(cl[np.atleast_1d(heart.rv_roots)])
+        coarse_lbbb = dijkstra(graph, directed=True, indices=roots).min(axis=0)
+        t_lbbb = np.where(np.isfinite(t_lbbb), t_lbbb, coarse_lbbb)
 
     # invariant node features
     rep = coarse.rep
@@ -272,42 +263,6 @@ def _straight_costs(
     slowed = (border_frac[src] > 0.5) | (border_frac[dst] > 0.5)
     cost[slowed & ~blocked] /= tissue.border_factor
     cost[blocked] *= SCAR_COST
-    return cost
-
-
-def _mesh_path_costs(
-    heart: Ventricles,
-    coarse: CoarseGraph,
-    base: HeartFeatures,
-    tissue: TissueParams,
-    scar: Scar | None,
-    chunk: int = 256,
-) -> np.ndarray:
-    """Travel time of each coarse pair along the mesh's edges, ms.
-
-    The mesh graph's shortest path (`simulators.ep.graph_paths`, the
-    activation baseline's graph) follows the fastest fibre layer, bends
-    round the cavity and the scar, and takes the RV fast layer where it
-    runs, which a straight segment between two coarse nodes cannot (a
-    straight segment overestimates the LV's times by 10-30 %). A pair out
-    of reach (a node inside scar) keeps its straight cost times
-    `SCAR_COST`.
-    """
-    cells = heart.mesh.cells
-    keep = np.ones(len(cells), dtype=bool) if scar is None else ~scar.cells
-    metric = heart.metric(tissue, None, scar)
-    graph = metric_edge_graph(heart.mesh.points, cells[keep], metric[keep])
-    rep, n = coarse.rep, coarse.n_coarse
-    src, dst = base.travel_index
-    straight = base.travel_cost
-    cost = straight * SCAR_COST
-    limit = 1.5 * float(np.percentile(straight, 95))
-    for lo in range(0, n, chunk):
-        rows = np.arange(lo, min(lo + chunk, n))
-        dist = dijkstra(graph, directed=False, indices=rep[rows], limit=limit)
-        sel = (src >= lo) & (src <= rows[-1])
-        d = dist[src[sel] - lo, rep[dst[sel]]]
-        cost[sel] = np.where(np.isfinite(d), d, cost[sel])
     return cost
 
 
