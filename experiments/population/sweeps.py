@@ -34,13 +34,9 @@ import sys
 from pathlib import Path
 
 from twinml.data.response_sweep import ResponseSettings, run_response_sweep
-from twinml.data.space import response_space
+from twinml.data.space import population_space
 
 logger = logging.getLogger("population.sweeps")
-
-#: Mechanics kept inside the range where every twin's LBBB baseline settles
-#: (below about 0.7 the healthy set-points dilate a weak heart without end).
-MECHANICS = {"contractility": (0.75, 1.2), "stiffness": (0.8, 2.5)}
 
 
 def design(args) -> dict[str, tuple[list[dict], ResponseSettings]]:
@@ -50,7 +46,7 @@ def design(args) -> dict[str, tuple[list[dict], ResponseSettings]]:
     draws, consecutive, so the sweep's workers reuse its remodelled LBBB
     baseline (`twinml.data.response_sweep`).
     """
-    space = response_space().narrowed(**MECHANICS)
+    space = population_space()
     shape_space = space.without("tissue", "mechanics", "therapy")
     twin_space = space.without("shape", "therapy")
     therapy = space.without("shape", "tissue", "mechanics")
@@ -130,7 +126,12 @@ def main(argv: list[str] | None = None) -> int:
             args.out / name,
             scheduler=args.scheduler,
             n_workers=args.workers,
-            provenance={"set": name, "seed": args.seed, "args": vars(args)},
+            provenance={
+                "set": name,
+                "seed": args.seed,
+                "args": vars(args),
+                "space": population_space().as_dict(),
+            },
         )
         reports[name] = report.as_dict()
         logger.info("%s: %s", name, {k: v for k, v in reports[name].items()})

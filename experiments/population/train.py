@@ -34,7 +34,7 @@ from simulators.mesh.biv import biv_ellipsoid
 from twinml.data.population import TARGETS, Example, example
 from twinml.data.response_sweep import PIPELINE_VERSION, _scar_of
 from twinml.data.sample_store import SampleStore
-from twinml.data.space import shape_kwargs
+from twinml.data.space import population_space, shape_kwargs
 from twinml.provenance import atomic_write_json, environment_info, sha256_json
 from twinml.query.population import PopulationSurrogate, calibration_factor
 from twinml.query.whatif import shape_descriptors
@@ -202,8 +202,17 @@ def calibrate(members, exs: list[Example], train: list[Example]) -> dict:
 
 # ------------------------------------------------------------ model card
 def model_card(train: list[Example], hearts, config, sizes, results) -> dict:
-    """Training ranges of every parameter and shape descriptor, sizes, figures."""
+    """Training ranges of every parameter and shape descriptor, sizes, figures.
+
+    A swept parameter's range is the box the sweeps sampled
+    (`population_space`), so a query just past the extreme drawn value is
+    not flagged; the shape descriptors (cavity and wall volumes) are derived
+    from the training hearts, so theirs are the extremes seen, listed under
+    ``derived`` (the domain check gives them a small margin).
+    """
+    box = {p.name: p for p in population_space().parameters}
     ranges: dict[str, list[float]] = {}
+    derived: set[str] = set()
 
     def widen(name, value):
         if value is None or not np.isfinite(value):
@@ -220,12 +229,27 @@ def model_card(train: list[Example], hearts, config, sizes, results) -> dict:
             seen.add(ex.sample["_heart"])
             for k, v in shape_descriptors(hearts[ex.sample["_heart"]]).items():
                 widen(k, v)
+                derived.add(k)
+
+    # swept parameters: the sampling box, which must hold every sample
+    for name, (lo, hi) in list(ranges.items()):
+        if name not in box:
+            continue
+        p = box[name]
+        if lo < p.low - 1e-9 or hi > p.high + 1e-9:
+            raise ValueError(
+                f"training samples of {name} span [{lo:g}, {hi:g}] {p.unit}, outside "
+                f"the sweep box [{p.low:g}, {p.high:g}]: the sweeps were made with "
+                "another design; regenerate them with experiments/population/sweeps.py"
+            )
+        ranges[name] = [p.low, p.high]
     return {
         "model": "twinml population emulator (PopulationGNN ensemble)",
         "pipeline": PIPELINE_VERSION,
         "config": config.as_dict(),
         "sizes": sizes,
         "ranges": ranges,
+        "derived": sorted(derived),
         "targets": list(TARGETS),
         "test_figures": results,
         "never_seen_in_training": "the Rodero 01 heart (the real_heart test set)",

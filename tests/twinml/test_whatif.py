@@ -256,6 +256,19 @@ def test_domain_ranges_wrap_angles_and_keep_a_margin():
     assert issue and issue[0].startswith("scar_transmurality = 0.2")
 
 
+def test_domain_margin_only_for_derived_descriptors():
+    # a card with a ``derived`` list: swept parameters hold their sampling
+    # box exactly, descriptors of the training hearts get the margin
+    card = {
+        "ranges": {"v_endo_mm_ms": [1.5, 4.0], "lv_cavity_ml": [70.0, 160.0]},
+        "derived": ["lv_cavity_ml"],
+    }
+    sur = PopulationSurrogate([object()], {}, card)
+    assert sur.domain_issues({"v_endo_mm_ms": 4.0, "lv_cavity_ml": 161.0}) == []
+    issue = sur.domain_issues({"v_endo_mm_ms": 4.02, "lv_cavity_ml": 165.0})
+    assert [i.split(" =")[0] for i in issue] == ["v_endo_mm_ms", "lv_cavity_ml"]
+
+
 def test_intervals_stop_at_physical_limits():
     n = 4
     p = Prediction(

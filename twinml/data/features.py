@@ -259,6 +259,7 @@ def query_features(
     lv_leads: np.ndarray,
     rv_lead: int,
     vv_delay_ms: float = 0.0,
+    travel: sp.csr_matrix | None = None,
 ) -> np.ndarray:
     """Physics inputs of many LV lead sites sharing tissue and RV lead.
 
@@ -268,6 +269,9 @@ def query_features(
         Mesh node ids of the LV leads.
     rv_lead : int
         Mesh node id of the RV lead.
+    travel : scipy.sparse.csr_matrix, optional
+        `coarse_travel_graph` of these features and tissue, when the caller
+        keeps it between queries (built here otherwise).
 
     Returns
     -------
@@ -276,7 +280,9 @@ def query_features(
         shifted to the first activation and divided by `T_SCALE_MS`), the
         velocity scaling and the VV delay / `T_SCALE_MS`.
     """
-    graph = coarse_travel_graph(feats, tissue, coarse.n_coarse)
+    graph = travel
+    if graph is None:
+        graph = coarse_travel_graph(feats, tissue, coarse.n_coarse)
     leads = np.concatenate([[rv_lead], np.asarray(lv_leads)])
     starts, which = np.unique(coarse.cluster[leads], return_inverse=True)
     dist = dijkstra(graph, directed=True, indices=starts)[which.ravel()]

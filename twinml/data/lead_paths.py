@@ -126,7 +126,8 @@ def _captured(indptr, indices, data, source, onset, bound):  # pragma: no cover
     """Arrival from one timed source where it beats `bound`, ms (else >= bound).
 
     Dijkstra with a binary heap over the CSR graph; a node reached no
-    earlier than its `bound` is settled but not expanded (module docstring).
+    earlier than its `bound` is settled but not expanded (module docstring),
+    so it is not queued at all.
     """
     n = indptr.size - 1
     t = np.full(n, np.inf)
@@ -145,5 +146,7 @@ def _captured(indptr, indices, data, source, onset, bound):  # pragma: no cover
             nd = d + data[k]
             if nd < t[v]:
                 t[v] = nd
-                heapq.heappush(heap, (nd, v))
+                # a node reached no earlier than its bound would not expand
+                if nd < bound[v]:
+                    heapq.heappush(heap, (nd, v))
     return t

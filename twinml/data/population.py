@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import weakref
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -127,6 +128,11 @@ class TwinGraph:
     @property
     def n_coarse(self) -> int:
         return self.coarse.n_coarse
+
+    @cached_property
+    def travel(self) -> sp.csr_matrix:
+        """Coarse graph of travel times, ms, built once per twin."""
+        return coarse_travel_graph(self.features, self.tissue, self.n_coarse)
 
 
 def twin_graph(
@@ -245,7 +251,8 @@ def _heart_parts(heart: Ventricles, spacing_mm: float) -> tuple:
         cache[key] = (
             build_coarse_graph(heart.mesh, spacing_mm, fast_nodes=fast),
             _fibre_alignment(heart),
-            lead_field(heart.mesh, heart.electrodes()),
+            # Fortran order: the binned pseudo-ECG reads it node-major
+            np.asfortranarray(lead_field(heart.mesh, heart.electrodes())),
         )
     return cache[key]
 

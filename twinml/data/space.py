@@ -253,6 +253,21 @@ def response_space() -> ParameterSpace:
     return ParameterSpace(RESPONSE_PARAMETERS)
 
 
+#: Mechanics of the population sweeps, inside the range where every twin's
+#: LBBB baseline settles (below about 0.7 the healthy set-points dilate a
+#: weak heart without end).
+POPULATION_MECHANICS = {"contractility": (0.75, 1.2), "stiffness": (0.8, 2.5)}
+
+
+def population_space() -> ParameterSpace:
+    """The box the population emulator's sweeps sample from.
+
+    `response_space` with the mechanics of `POPULATION_MECHANICS`; the
+    model card records these bounds as the training ranges.
+    """
+    return response_space().narrowed(**POPULATION_MECHANICS)
+
+
 def shape_kwargs(sample: dict) -> dict:
     """The ``shape`` entries of a sample, as `biv_ellipsoid` keywords."""
     shape = {p.name for p in RESPONSE_PARAMETERS if p.group == "shape"}

@@ -45,9 +45,9 @@ __all__ = ["Encoded", "Prediction", "PopulationSurrogate", "calibration_factor"]
 
 #: Echo responder threshold on ΔLVESV, %.
 RESPONDER_PCT = -15.0
-#: Margin of the training ranges, as a fraction of their width: the card
-#: holds the extremes of the samples drawn from the space's box, which fall
-#: short of its edges by about width / n.
+#: Margin of a derived descriptor's training range (the card's ``derived``
+#: names: extremes over the training hearts, which fall short of what the
+#: shape box yields by about width / n), as a fraction of its width.
 DOMAIN_SLACK = 0.02
 #: Floor of the members' spread, as a fraction of a target's training SD
 #: (a unanimous ensemble is not a certain one).
@@ -201,7 +201,7 @@ class PopulationSurrogate:
         g = enc.graph
         leads = np.atleast_1d(np.asarray(lv_leads, dtype=np.int64))
         q = query_features(
-            g.features, g.coarse, g.tissue, leads, g.rv_lead, vv_delay_ms
+            g.features, g.coarse, g.tissue, leads, g.rv_lead, vv_delay_ms, g.travel
         )
         qt = torch.from_numpy(q)
         lead_c = torch.from_numpy(g.coarse.cluster[leads])
@@ -270,13 +270,16 @@ class PopulationSurrogate:
             Twin parameters and shape descriptors (`model_card` names).
         """
         issues = []
+        derived = set(self.card.get("derived", self.card["ranges"]))
         for name, (lo, hi) in self.card["ranges"].items():
             if name not in values or values[name] is None:
                 continue
             v = float(values[name])
-            # the sampled box reaches a little past the extremes drawn from it;
+            # swept parameters are checked against the sampling box; derived
+            # descriptors (all names on a card older than its ``derived``
+            # list) get a margin past the extremes of the training hearts;
             # angles count modulo 360 degrees
-            slack = DOMAIN_SLACK * (hi - lo)
+            slack = DOMAIN_SLACK * (hi - lo) if name in derived else 0.0
             turns = (-360.0, 0.0, 360.0) if name.endswith("rotational_deg") else (0,)
             if not any(lo - slack <= v + k <= hi + slack for k in turns):
                 issues.append(
