@@ -121,7 +121,7 @@ def lead_paths(
     return LeadPaths(graph=graph, t_fixed_ms=t_fixed, t_lbbb_ms=t_lbbb)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _captured(indptr, indices, data, source, onset, bound):  # pragma: no cover
     """Arrival from one timed source where it beats `bound`, ms (else >= bound).
 

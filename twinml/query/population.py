@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,27 +201,26 @@ class PopulationSurrogate:
         """
         g = enc.graph
         leads = np.atleast_1d(np.asarray(lv_leads, dtype=np.int64))
-        q = query_features(
-            g.features, g.coarse, g.tissue, leads, g.rv_lead, vv_delay_ms, g.travel
-        )
-        qt = torch.from_numpy(q)
-        lead_c = torch.from_numpy(g.coarse.cluster[leads])
-        vv = torch.full((len(leads),), vv_delay_ms / 100.0)
-        if fine:
-            b_fine = g.paths.times(leads, vv_delay_ms)
-            b = torch.from_numpy(coarse_baseline(g, b_fine, q) / np.float32(T_SCALE_MS))
-        ts, rs = [], []
-        for m, h in zip(self.members, enc.h, strict=True):
-            t, r = m.decode(h, enc.x, enc.pool, enc.g, lead_c, qt, vv)
-            if fine:
-                d = m.refiner(h, lead_c, qt, b).numpy()
-                corr = np.asarray(enc.interp @ d.T).T
-                t = float(m.refiner.k) * b_fine + 0.1 * m.refiner.t_scale_ms * corr
-            ts.append(np.asarray(t))
-            rs.append(r.numpy())
-        t_all, r_all = np.stack(ts), np.stack(rs)  # (M, B, N), (M, B, T)
         if not fine:
+            t_all, r_all, _ = self._coarse(enc, leads, vv_delay_ms)
             return t_all, r_all, None
+
+        # the leads' Dijkstra over the mesh (compiled, without the GIL) runs
+        # in a thread of its own beside the coarse decoders
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            paths = pool.submit(g.paths.times, leads, vv_delay_ms)
+            _, r_all, q = self._coarse(enc, leads, vv_delay_ms)
+            b_fine = paths.result()
+
+        # refined maps on every mesh node, and the QRS of each
+        b = torch.from_numpy(coarse_baseline(g, b_fine, q) / np.float32(T_SCALE_MS))
+        qt, lead_c = torch.from_numpy(q), torch.from_numpy(g.coarse.cluster[leads])
+        ts = []
+        for m, h in zip(self.members, enc.h, strict=True):
+            d = m.refiner(h, lead_c, qt, b).numpy()
+            corr = np.asarray(enc.interp @ d.T).T
+            ts.append(float(m.refiner.k) * b_fine + 0.1 * m.refiner.t_scale_ms * corr)
+        t_all = np.stack(ts)  # (M, B, n_points)
         maps = np.where(g.live, t_all, np.nan)
         qrs = np.array(
             [
@@ -229,6 +229,24 @@ class PopulationSurrogate:
             ]
         )
         return t_all, r_all, qrs
+
+    def _coarse(self, enc: Encoded, leads: np.ndarray, vv_delay_ms: float) -> tuple:
+        """Every member's coarse decoder and head: times (M, B, n_coarse),
+        responses (M, B, n_targets), and the query features (`query_features`).
+        """
+        g = enc.graph
+        q = query_features(
+            g.features, g.coarse, g.tissue, leads, g.rv_lead, vv_delay_ms, g.travel
+        )
+        qt = torch.from_numpy(q)
+        lead_c = torch.from_numpy(g.coarse.cluster[leads])
+        vv = torch.full((len(leads),), vv_delay_ms / 100.0)
+        ts, rs = [], []
+        for m, h in zip(self.members, enc.h, strict=True):
+            t, r = m.decode(h, enc.x, enc.pool, enc.g, lead_c, qt, vv)
+            ts.append(t.numpy())
+            rs.append(r.numpy())
+        return np.stack(ts), np.stack(rs), q
 
     def _summarise(self, enc, t_all, r_all, qrs, fine) -> Prediction:
         cal = self.calibration
