@@ -34,8 +34,16 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _interrupted)
 
 
+class Terminated(KeyboardInterrupt):
+    """A signal other than Ctrl-C, unwinding like it (`signum` kept)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
 def _interrupted(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise Terminated(signum)
 
 
 def _register_subcommands() -> None:
@@ -89,16 +97,18 @@ def quiet_libraries(verbose: bool = False) -> None:
 def guarded(step: Callable[[], T]) -> T:
     """Run a command's work; failures become one line and an exit code.
 
-    Exit 2 for bad input (`TwinmlInputError`), 1 otherwise or on Ctrl-C.
-    ``TWINML_DEBUG=1`` re-raises for a full traceback.
+    Exit 2 for bad input (`TwinmlInputError`), 1 otherwise; 128 + the
+    signal's number when interrupted (130 on Ctrl-C, 143 on SIGTERM), the
+    shell's convention. ``TWINML_DEBUG=1`` re-raises for a full traceback.
     """
     try:
         return step()
     except typer.Exit:
         raise
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
+        signum = err.signum if isinstance(err, Terminated) else signal.SIGINT
         typer.echo("twinml: interrupted", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(128 + int(signum)) from None
     except Exception as err:  # noqa: BLE001 - the CLI maps every failure to a code
         if os.environ.get("TWINML_DEBUG"):
             raise

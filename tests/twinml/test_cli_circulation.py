@@ -175,7 +175,22 @@ def test_crt_interrupted_leaves_no_out_folder(tmp_path, monkeypatch):
     monkeypatch.setattr("simulators.hearts.load_heart", interrupt)
     out = tmp_path / "new" / "crt"
     res = runner.invoke(app, ["crt", "--lv-lead", "aha:5", "--out", str(out)])
-    assert res.exit_code == 1 and "interrupted" in res.stderr
+    assert res.exit_code == 130 and "interrupted" in res.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_terminated_exits_143(tmp_path, monkeypatch):
+    # SIGTERM unwinds like Ctrl-C (the callback's handler) with 128 + 15
+    from twinml.cli import Terminated
+
+    def terminate(*args, **kwargs):
+        raise Terminated(15)
+
+    monkeypatch.setattr("simulators.hearts.load_heart", terminate)
+    res = runner.invoke(
+        app, ["crt", "--lv-lead", "aha:5", "--out", str(tmp_path / "c")]
+    )
+    assert res.exit_code == 143 and "interrupted" in res.stderr
     assert list(tmp_path.iterdir()) == []
 
 
