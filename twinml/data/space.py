@@ -253,9 +253,8 @@ def response_space() -> ParameterSpace:
     return ParameterSpace(RESPONSE_PARAMETERS)
 
 
-#: Mechanics of the population sweeps, inside the range where every twin's
-#: LBBB baseline settles (below about 0.7 the healthy set-points dilate a
-#: weak heart without end).
+#: Mechanics of the population sweeps (below a contractility of about 0.7
+#: the healthy set-points dilate a weak heart without end).
 POPULATION_MECHANICS = {"contractility": (0.75, 1.2), "stiffness": (0.8, 2.5)}
 
 
