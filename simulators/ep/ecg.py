@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.signal import fftconvolve
 
 from simulators.errors import FieldError
 from simulators.mesh.laplace import barycentric_gradients
@@ -231,10 +232,11 @@ def pseudo_ecg_binned(
     )
     weight = (split @ lead_rows.T)[:n].T  # (9, n)
 
-    # convolution with the upstroke, lags -(n - 1) .. n - 1 steps
+    # convolution with the upstroke, lags -(n - 1) .. n - 1 steps (by FFT:
+    # 1e-12 of the peak from the direct sum)
     lag = np.arange(-(n - 1), n) * dt_ms
     upstroke = 0.5 * amplitude_mv * (1.0 + np.tanh(lag / tau_ms))
-    phi = np.array([np.convolve(w, upstroke)[n - 1 : 2 * n - 1] for w in weight])
+    phi = fftconvolve(weight, upstroke[None, :], axes=1)[:, n - 1 : 2 * n - 1]
     return _ecg(phi, t, dt_ms)
 
 
