@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "--extra-shapes", type=int, default=0, help="new shapes of train_extra"
     )
     ap.add_argument("--extra-round", type=int, default=0)
-    ap.add_argument("--n-cal", type=int, default=40)
+    ap.add_argument("--n-cal", type=int, default=130)
     ap.add_argument("--n-test", type=int, default=50)
     ap.add_argument("--h-mm", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=0)
