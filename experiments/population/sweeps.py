@@ -13,6 +13,9 @@ unseen parameters on training shapes:
   shapes again, each with two new twins of six lead draws (a twin's
   remodelled baseline is shared by its leads);
 - ``calibration``: ``--n-cal`` new parameter draws on the training shapes
+  (rounded up to whole twins of three leads per shape) and ``--cal-shapes``
+  shapes of its own (Latin hypercube, seed ``seed + 8000``; two twins of
+  three leads each), since queries come on training and new hearts alike
   (the intervals are scaled on it, never trained on);
 - ``unseen_params``: ``--n-test`` new draws on the training shapes;
 - ``unseen_shapes``: ``--n-test`` draws, five per new shape;
@@ -76,6 +79,11 @@ def design(args) -> dict[str, tuple[list[dict], ResponseSettings]]:
         if args.extra_shapes
         else []
     )
+    # calibration: new draws on the training shapes and on shapes of its own,
+    # since queries come on both
+    cal_shapes = shape_space.sample(
+        args.cal_shapes, seed=args.seed + 8000, method="lhs"
+    )
     n_cal = -(-args.n_cal // (args.train_shapes * 3))  # twins per shape
     n_par = -(-args.n_test // (args.train_shapes * k))
     return {
@@ -86,7 +94,11 @@ def design(args) -> dict[str, tuple[list[dict], ResponseSettings]]:
             else [],
             biv,
         ),
-        "calibration": (twins(train_shapes, n_cal, 3, args.seed + 2000), biv),
+        "calibration": (
+            twins(train_shapes, n_cal, 3, args.seed + 2000)
+            + twins(cal_shapes, 2, 3, args.seed + 8100),
+            biv,
+        ),
         "unseen_params": (twins(train_shapes, n_par, k, args.seed + 3000), biv),
         "unseen_shapes": (twins(new_shapes, 1, 5, args.seed + 4000), biv),
         "real_heart": (twins([{}], args.n_test // 5, 5, args.seed + 5000), real),
@@ -104,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--extra-round", type=int, default=0)
     ap.add_argument("--n-cal", type=int, default=130)
+    ap.add_argument(
+        "--cal-shapes", type=int, default=16, help="new shapes of calibration"
+    )
     ap.add_argument("--n-test", type=int, default=50)
     ap.add_argument("--h-mm", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=0)
