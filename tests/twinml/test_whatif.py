@@ -199,6 +199,21 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
         (damaged / "calibration.json").write_text(json.dumps({**cal, key: value}))
         r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)
         assert r.exit_code == 1 and f"{key} = " in r.stderr
+    # a card whose ranges are reversed or not numbers, or whose derived list
+    # is not a list of its range names, is refused, naming the key
+    (damaged / "calibration.json").write_text(json.dumps(cal))
+    card = json.loads((model_dir / "model_card.json").read_text())
+    for change, needle in (
+        ({"ranges": {"v_fibre_mm_ms": [0.7, 0.5]}}, "ranges.v_fibre_mm_ms"),
+        ({"ranges": {"v_fibre_mm_ms": ["x"]}}, "ranges.v_fibre_mm_ms"),
+        ({"derived": "lv_cavity_ml"}, "derived = "),
+        ({"derived": ["lv_cavity_ml"]}, "derived names ['lv_cavity_ml']"),
+        ({"ranges": {}}, "lacks 'ranges'"),
+    ):
+        (damaged / "model_card.json").write_text(json.dumps({**card, **change}))
+        r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)
+        assert r.exit_code == 1 and "model_card.json" in r.stderr, r.stderr
+        assert needle in r.stderr, r.stderr
 
 
 # --------------------------------------------------------------- bad meshes

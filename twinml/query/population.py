@@ -301,6 +301,6 @@ class PopulationSurrogate:
             turns = (-360.0, 0.0, 360.0) if name.endswith("rotational_deg") else (0,)
             if not any(lo - slack <= v + k <= hi + slack for k in turns):
                 issues.append(
-                    f"{name} = {v:.4g} outside the training range [{lo:.4g}, {hi:.4g}]"
+                    f"{name} = {v:.6g} outside the training range [{lo:.6g}, {hi:.6g}]"
                 )
         return issues

@@ -138,10 +138,15 @@ def load_surrogate(folder: str | Path | None = None) -> PopulationSurrogate:
             f"({err}); reinstall or retrain the model"
         ) from None
     missing = [k for k in _CALIBRATION_KEYS if k not in sur.calibration]
-    if missing or not isinstance(sur.card.get("ranges"), dict):
+    if missing:
         raise DataError(
-            f"{folder}: calibration.json lacks {missing} or model_card.json lacks "
-            "'ranges'; reinstall or retrain the model"
+            f"{folder}: calibration.json lacks {missing}; reinstall or retrain "
+            "the model"
+        )
+    bad_card = _bad_card(sur.card)
+    if bad_card:
+        raise DataError(
+            f"{folder}: model_card.json {bad_card}; reinstall or retrain the model"
         )
     bad = _bad_calibration(sur.calibration)
     if bad:
@@ -150,6 +155,30 @@ def load_surrogate(folder: str | Path | None = None) -> PopulationSurrogate:
             "must be finite and positive (the floor may be 0): recalibrate the model"
         )
     return sur
+
+
+def _bad_card(card: dict) -> str | None:
+    """What is wrong with a model card's training ranges, or None."""
+    ranges = card.get("ranges")
+    if not isinstance(ranges, dict) or not ranges:
+        return "lacks 'ranges' (an object of name: [low, high])"
+    for name, r in ranges.items():
+        ok = (
+            isinstance(r, list)
+            and len(r) == 2
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in r)
+            and all(np.isfinite(r))
+            and r[0] <= r[1]
+        )
+        if not ok:
+            return f"ranges.{name} = {r!r:.40} is not a finite [low, high], low <= high"
+    derived = card.get("derived", [])
+    if not isinstance(derived, list) or not all(isinstance(d, str) for d in derived):
+        return f"derived = {derived!r:.40} is not a list of range names"
+    unknown = sorted(set(derived) - set(ranges))
+    if unknown:
+        return f"derived names {unknown}, which 'ranges' lacks"
+    return None
 
 
 def _bad_calibration(cal: dict) -> list[str]:
