@@ -327,8 +327,9 @@ def rank_sites(
 ) -> dict[str, Any]:
     """Rank the twin's LV candidate sites in one batched call.
 
-    Sites are ordered by predicted ΔLVESV (most negative first; values
-    within 0.1 % count as equal) and then by LVAT (shortest first), first
+    Sites are ordered by predicted ΔLVESV rounded to 0.1 % (most negative
+    first; equal after rounding count as ties, so -11.75 ranks before
+    -11.66 whatever their LVAT) and then by LVAT (shortest first), first
     on the coarse decoder for all of them, then the best `top` again on
     their refined maps (one Dijkstra each), which give their TAT, LVAT and
     QRS as `answer` does.
