@@ -158,6 +158,19 @@ def test_malformed_twin_json_is_refused(twin_copy, edit, match):
         Twin.load(twin_copy)
 
 
+def test_keys_edited_out_take_defaults_with_a_warning(twin_copy, caplog):
+    # a folder written by twinml holds every key: one missing is named
+    doc = json.loads((twin_copy / "twin.json").read_text())
+    del doc["parameters"]["contractility"]
+    del doc["scar"]
+    (twin_copy / "twin.json").write_text(json.dumps(doc))
+    with caplog.at_level("WARNING", logger="twinml.twins.folder"):
+        twin = Twin.load(twin_copy)
+    assert twin.parameters["contractility"] == 1.0 and twin.scar is None
+    assert "'parameters' lacks {'contractility': 1.0}" in caplog.text
+    assert "no 'scar' group: no scar" in caplog.text
+
+
 def test_changed_mesh_is_refused(twin_copy):
     data = (twin_copy / "mesh.vtu").read_bytes()
     (twin_copy / "mesh.vtu").write_bytes(data[: len(data) // 2])

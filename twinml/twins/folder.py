@@ -119,7 +119,7 @@ class Twin:
         # twin.json: format, version, groups
         doc = _read_json(folder / TWIN_FILE)
         _check_header(doc, folder / TWIN_FILE)
-        groups = parse_groups(doc, folder / TWIN_FILE)
+        groups = parse_groups(doc, folder / TWIN_FILE, warn_missing=True)
         mesh = _check_mesh_entry(doc.get("mesh"), folder)
         provenance = _read_json(folder / PROVENANCE_FILE)
         try:
@@ -243,14 +243,28 @@ def scar_cells(heart: Ventricles, scar: dict[str, Any]) -> Scar:
     )
 
 
-def parse_groups(doc: dict, where: str | Path = "twin.json") -> tuple[dict, ...]:
+def parse_groups(
+    doc: dict, where: str | Path = "twin.json", warn_missing: bool = False
+) -> tuple[dict, ...]:
     """Check and complete the three parameter groups of a ``twin.json``.
 
     Missing keys take their defaults; unknown keys and values out of range
     are refused. Returns ``(parameters, scar, protocol)``.
+
+    Parameters
+    ----------
+    warn_missing : bool
+        Log a warning naming each group or key that took its default (a
+        twin folder written by twinml holds them all, so one missing was
+        edited out by hand).
     """
     out = []
     for group in schema.GROUPS:
+        if warn_missing and group not in doc:
+            logger.warning(
+                "%s has no %r group: %s", where, group,
+                "no scar" if group == "scar" else "every value takes its default",
+            )  # fmt: skip
         given = doc.get(group, {} if group != "scar" else None)
         if group == "scar" and given is None:
             out.append(None)
@@ -266,6 +280,11 @@ def parse_groups(doc: dict, where: str | Path = "twin.json") -> tuple[dict, ...]
         values = {k: schema.SPECS[n].default for k, n in known.items()}
         for key, value in given.items():
             values[key] = schema.check_value(known[key], value)
+        absent = {k: values[k] for k in known if k not in given}
+        if warn_missing and absent and group in doc:
+            logger.warning(
+                "%s: %r lacks %s; using the defaults", where, group, absent
+            )  # fmt: skip
         out.append(values)
     schema.check_consistency(out[0])
     return tuple(out)
