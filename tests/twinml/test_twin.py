@@ -73,6 +73,17 @@ def test_bridge_to_the_reference_pipeline(twin_dir):
     assert circ.scar is not None and circ.scar.cells.any()
 
 
+def test_lead_snapped_far_off_the_candidates_warns(twin_dir, caplog):
+    from twinml.twins.sites import lv_lead_node
+
+    heart = Twin.load(twin_dir).ventricles()
+    with caplog.at_level("WARNING", logger="twinml.twins.sites"):
+        lv_lead_node(heart, 0.7, 180.0)  # the lateral free wall: candidates
+        assert "off the LV lead candidates" not in caplog.text
+        node = lv_lead_node(heart, 0.7, 0.0)  # the septum: none there
+    assert f"node:{node}" in caplog.text and "off the LV lead" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("params", "match"),
     [

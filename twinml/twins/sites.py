@@ -17,6 +17,8 @@ its length.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from simulators.ep.ventricles import Ventricles
@@ -24,6 +26,11 @@ from simulators.errors import SiteError
 
 #: Apex-to-base lengths per radian of turn in the nearest-node metric.
 ROTATIONAL_WEIGHT = 0.45
+#: Snapping farther than this (in that metric: a fifth of the apex-to-base
+#: length, or about 25 degrees of turn) logs a warning.
+SNAP_WARN = 0.2
+
+logger = logging.getLogger(__name__)
 
 
 def nearest_by_coordinates(
@@ -57,11 +64,26 @@ def nearest_by_coordinates(
 
 
 def lv_lead_node(heart: Ventricles, z: float, phi_deg: float) -> int:
-    """LV lead candidate (`Ventricles.lv_candidates`) nearest to (z, phi)."""
+    """LV lead candidate (`Ventricles.lv_candidates`) nearest to (z, phi).
+
+    A warning names the node when it lies farther than `SNAP_WARN` in the
+    module's metric (the place asked for is off the LV free wall, where the
+    candidates lie, e.g. on the septum).
+    """
     _check_pair(z, phi_deg)
-    return nearest_by_coordinates(
+    node = nearest_by_coordinates(
         heart.z_long, heart.phi_deg, heart.lv_candidates, z, phi_deg
     )
+    zn, phin = float(heart.z_long[node]), float(heart.phi_deg[node])
+    dphi = np.deg2rad((phin - phi_deg + 180.0) % 360.0 - 180.0)
+    if np.hypot(zn - z, ROTATIONAL_WEIGHT * dphi) > SNAP_WARN:
+        logger.warning(
+            "LV lead at height %.2f, angle %.0f deg is off the LV lead candidates "
+            "(LV free-wall epicardium); the nearest is node:%d at height %.2f, "
+            "angle %.0f deg",
+            z, phi_deg, node, zn, phin,
+        )  # fmt: skip
+    return node
 
 
 def lv_endo_point(heart: Ventricles, z: float, phi_deg: float) -> np.ndarray:
