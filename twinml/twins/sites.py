@@ -18,6 +18,7 @@ its length.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -103,7 +104,8 @@ def check_lv_lead_text(text: str) -> None:
 
     kind, _, value = text.strip().partition(":")
     if kind.lower() != "uvc":
-        check_site_text(text, "lv")
+        with _uvc_named():
+            check_site_text(text, "lv")
         return
     _check_pair(*_uvc(value, text))
 
@@ -118,8 +120,25 @@ def parse_lv_lead(heart: Ventricles, text: str) -> int:
 
     kind, _, value = text.strip().partition(":")
     if kind.lower() != "uvc":
-        return parse_site(heart, text, "lv")
+        with _uvc_named():
+            return parse_site(heart, text, "lv")
     return lv_lead_node(heart, *_uvc(value, text))
+
+
+@contextmanager
+def _uvc_named():
+    """A lead of no known form: name ``uvc:`` among the forms twinml reads."""
+    from simulators.ep.sites import FORMS
+
+    try:
+        yield
+    except SiteError as err:
+        if not str(err).endswith(FORMS["lv"]):
+            raise
+        raise SiteError(
+            f"{err}, or uvc:Z,PHI_DEG (height 0 apex .. 1 base, degrees from "
+            "the septum)"
+        ) from None
 
 
 def _uvc(value: str, text: str) -> tuple[float, float]:
