@@ -182,6 +182,23 @@ def test_keys_edited_out_take_defaults_with_a_warning(twin_copy, caplog):
     assert "no 'scar' group: no scar" in caplog.text
 
 
+def test_bad_mesh_in_a_twin_names_its_file(twin_copy):
+    import meshio
+    import numpy as np
+
+    from simulators.errors import MeshError
+
+    path = twin_copy / "mesh.vtu"
+    m = meshio.read(path)
+    m.points[5, 0] = np.nan
+    m.write(path)
+    doc = json.loads((twin_copy / "twin.json").read_text())
+    doc["mesh"]["sha256"] = twin_folder.sha256_file(path)
+    (twin_copy / "twin.json").write_text(json.dumps(doc))
+    with pytest.raises(MeshError, match=r"mesh\.vtu: .*node ids \[5\]"):
+        Twin.load(twin_copy).ventricles()
+
+
 def test_changed_mesh_is_refused(twin_copy):
     data = (twin_copy / "mesh.vtu").read_bytes()
     (twin_copy / "mesh.vtu").write_bytes(data[: len(data) // 2])

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simulators.errors import TwinmlInputError
+from simulators.errors import MeshError, TwinmlInputError
 from twinml.provenance import atomic_write_json, environment_info, sha256_file
 from twinml.twins import observations as obs
 from twinml.twins import schema
@@ -143,9 +143,14 @@ class Twin:
 
         if self._heart is None:
             p = self.parameters
-            self._heart = load_heart(
-                self.folder / self.mesh["file"], p["alpha_endo_deg"], p["alpha_epi_deg"]
-            )
+            path = self.folder / self.mesh["file"]
+            try:
+                self._heart = load_heart(path, p["alpha_endo_deg"], p["alpha_epi_deg"])
+            except MeshError as err:
+                # name the twin's file: the mesh's own checks know no path
+                if str(path) in str(err):
+                    raise
+                raise MeshError(f"{path}: {err}") from None
         return self._heart
 
     def tissue(self) -> TissueParams:
