@@ -199,6 +199,14 @@ def test_bad_mesh_in_a_twin_names_its_file(twin_copy):
         Twin.load(twin_copy).ventricles()
 
 
+def test_mesh_counts_must_match_the_mesh(twin_copy):
+    doc = json.loads((twin_copy / "twin.json").read_text())
+    doc["mesh"]["n_points"] = 5
+    (twin_copy / "twin.json").write_text(json.dumps(doc))
+    with pytest.raises(TwinError, match=r"mesh.n_points = 5 but mesh.vtu has \d+"):
+        Twin.load(twin_copy).ventricles()
+
+
 def test_changed_mesh_is_refused(twin_copy):
     data = (twin_copy / "mesh.vtu").read_bytes()
     (twin_copy / "mesh.vtu").write_bytes(data[: len(data) // 2])

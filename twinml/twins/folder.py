@@ -151,6 +151,17 @@ class Twin:
                 if str(path) in str(err):
                     raise
                 raise MeshError(f"{path}: {err}") from None
+            counts = {
+                "n_points": self._heart.mesh.n_points,
+                "n_cells": len(self._heart.mesh.cells),
+            }
+            for key, n in counts.items():
+                if self.mesh.get(key) is not None and self.mesh[key] != n:
+                    raise TwinError(
+                        f"{self.folder / TWIN_FILE}: mesh.{key} = {self.mesh[key]} "
+                        f"but {path.name} has {n}; restore the twin.json written "
+                        "with the mesh or make the twin again"
+                    )
         return self._heart
 
     def tissue(self) -> TissueParams:
