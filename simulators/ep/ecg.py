@@ -220,7 +220,6 @@ def pseudo_ecg_binned(
     u = (t_act - t[0]) / dt_ms
     on = np.isfinite(u)
     j = np.where(on, np.floor(np.where(on, u, 0.0)), n + 1).astype(np.int64)
-    j = np.minimum(j, n + 1)
     f = np.where(on, np.clip(u - j, 0.0, 1.0), 0.0)
     split = sp.csc_matrix(
         (

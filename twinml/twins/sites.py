@@ -59,9 +59,14 @@ def nearest_by_coordinates(
     >>> nearest_by_coordinates(z, phi, np.arange(3), 0.8, -175.0)
     2
     """
-    dphi = np.deg2rad((phi_deg[nodes] - phi0_deg + 180.0) % 360.0 - 180.0)
-    d2 = (z[nodes] - z0) ** 2 + (ROTATIONAL_WEIGHT * dphi) ** 2
-    return int(nodes[np.argmin(d2)])
+    d = coordinate_distance(z[nodes], phi_deg[nodes], z0, phi0_deg)
+    return int(nodes[np.argmin(d)])
+
+
+def coordinate_distance(z, phi_deg, z0: float, phi0_deg: float) -> np.ndarray:
+    """Distance from (z0, phi0_deg) in the module's metric (angles wrapped)."""
+    dphi = np.deg2rad((np.asarray(phi_deg) - phi0_deg + 180.0) % 360.0 - 180.0)
+    return np.hypot(np.asarray(z) - z0, ROTATIONAL_WEIGHT * dphi)
 
 
 def lv_lead_node(heart: Ventricles, z: float, phi_deg: float) -> int:
@@ -76,8 +81,7 @@ def lv_lead_node(heart: Ventricles, z: float, phi_deg: float) -> int:
         heart.z_long, heart.phi_deg, heart.lv_candidates, z, phi_deg
     )
     zn, phin = float(heart.z_long[node]), float(heart.phi_deg[node])
-    dphi = np.deg2rad((phin - phi_deg + 180.0) % 360.0 - 180.0)
-    if np.hypot(zn - z, ROTATIONAL_WEIGHT * dphi) > SNAP_WARN:
+    if coordinate_distance(zn, phin, z, phi_deg) > SNAP_WARN:
         logger.warning(
             "LV lead at height %.2f, angle %.0f deg is off the LV lead candidates "
             "(LV free-wall epicardium); the nearest is node:%d at height %.2f, "
