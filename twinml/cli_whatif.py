@@ -115,7 +115,7 @@ def _whatif(twin, lv_lead, optimise, vv_delay, model, max_sites) -> dict[str, An
     if not optimise:
         return {**head, **wi.answer(sur, prepared, wi.lead_node(prepared, site), vv)}
     ranked = wi.rank_sites(sur, prepared, vv, max_sites)
-    issues = wi.domain_issues(sur, t, prepared.heart, vv)
+    issues = wi.domain_issues(sur, t, prepared.heart, vv, None, prepared.enc.markers)
     return {
         **head,
         "vv_delay_ms": vv,

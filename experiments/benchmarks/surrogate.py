@@ -20,7 +20,9 @@ the training sweep (`SAMPLE_DEFAULTS`):
 * surrogate, first query on a new twin: the twin graph (coarse graph,
   features, the mesh-edge graph and its shortest paths from the RV lead,
   the intrinsic roots and the LBBB exit; the per-heart coarse cache
-  emptied), the members' encoding and one prediction with its map;
+  emptied), the twin's LBBB markers for the marker heads (one reference
+  Eikonal solve and pseudo-ECG), the members' encoding and one prediction
+  with its map;
 * surrogate, each further query on an encoded twin: one prediction (the
   lead's Dijkstra over the mesh, both decoders and the head, the map on
   every node and each member's pseudo-ECG).
@@ -84,9 +86,10 @@ REFERENCE_STEPS = (
 SURROGATE_STEPS = (
     "twin graph (coarse graph, invariant features, mesh-edge graph, shortest "
     "paths from the RV lead, intrinsic roots and LBBB exit)",
+    "the twin's LBBB markers (reference Eikonal and pseudo-ECG, once per twin)",
     "encoding by every member",
-    "prediction: the lead's Dijkstra over the mesh, decoders, response head, "
-    "intervals, refined map on every node, pseudo-ECG QRS of each member",
+    "prediction: the lead's Dijkstra over the mesh, decoders, response and "
+    "marker heads, intervals, refined map on every node, pseudo-ECG QRS of each member",
 )
 
 
@@ -118,6 +121,7 @@ def measure(model: Path | None, n_queries: int, n_sites: int) -> dict[str, Any]:
     import twinml.data.population as pop
     import twinml.data.response_sweep as rs
     from simulators.ep.protocols import TissueParams
+    from twinml.data.markers import TwinMarkers, lbbb_baseline
     from twinml.data.space import wrap_deg
     from twinml.query.whatif import load_surrogate, model_spacing_mm
     from twinml.twins.sites import lv_lead_node
@@ -137,7 +141,13 @@ def measure(model: Path | None, n_queries: int, n_sites: int) -> dict[str, Any]:
         g = pop.twin_graph(
             heart, tissue, None, d["contractility"], d["stiffness"], spacing
         )
-        return sur.encode(g)
+        markers = None
+        if sur.marker_heads:
+            qrs_ms, t_lbbb = lbbb_baseline(heart, tissue)
+            markers = TwinMarkers.from_reference(
+                heart, g.globals_, None, qrs_ms, t_lbbb
+            )
+        return sur.encode(g, markers)
 
     # warm-up: imports, numba and torch kernels (not timed)
     enc = new_twin()

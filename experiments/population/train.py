@@ -31,13 +31,19 @@ import numpy as np
 from sklearn.metrics import r2_score, roc_auc_score
 
 from simulators.mesh.biv import biv_ellipsoid
+from twinml.data.markers import MARKER_INPUTS, TwinMarkers
 from twinml.data.population import TARGETS, Example, example
 from twinml.data.response_sweep import PIPELINE_VERSION, _scar_of
 from twinml.data.sample_store import SampleStore
 from twinml.data.space import population_space, shape_kwargs
 from twinml.provenance import atomic_write_json, environment_info, sha256_json
-from twinml.query.population import PopulationSurrogate, calibration_factor
+from twinml.query.population import (
+    PopulationSurrogate,
+    blend_weights,
+    calibration_factor,
+)
 from twinml.query.whatif import shape_descriptors
+from twinml.training.marker_head import MarkerConfig, fit_marker_heads, load_marker_head
 from twinml.training.population import PopulationConfig, load_member, train_ensemble
 from twinml.twins.folder import scar_cells
 
@@ -51,32 +57,19 @@ TEST_SETS = SETS[2:]
 
 # ------------------------------------------------------------------ data
 def load_set(folder: Path, hearts: dict, h_mm: float) -> list[Example]:
-    """Examples of one sweep folder (hearts rebuilt once per shape)."""
-    from simulators.ep.ventricles import Ventricles
-    from simulators.hearts import load_heart, mesh_fibres, with_coordinates
-
+    """Examples of one sweep folder (hearts rebuilt once per shape), each
+    with its twin's marker-head inputs (`TwinMarkers`)."""
     store = SampleStore(folder, PIPELINE_VERSION)
     out = []
     graphs: dict[str, object] = {}  # one twin graph per twin, shared by its leads
+    markers: dict[str, TwinMarkers] = {}
     for key in store.keys():
         entry = store.load(key)
         if entry is None:
             continue
         meta, arrays = entry["meta"], entry["arrays"]
         s = {**_defaults(), **meta["sample"]}
-        shape = shape_kwargs(meta["sample"])
-        hkey = json.dumps(shape, sort_keys=True) if shape else "rodero01"
-        if hkey not in hearts:
-            if shape:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)
-                    mesh = with_coordinates(biv_ellipsoid(**shape, h_mm=h_mm))
-                hearts[hkey] = Ventricles(mesh, mesh_fibres(mesh, 60.0, -60.0))
-            else:
-                hearts[hkey] = load_heart("rodero01")
-        heart = hearts[hkey]
-        if heart.mesh.n_points != meta["n_points"]:
-            raise RuntimeError(f"{key}: rebuilt heart has a different node count")
+        hkey, heart = heart_of(key, meta, hearts, h_mm)
         twin = json.dumps(
             [hkey, {k: v for k, v in s.items() if k not in THERAPY}], sort_keys=True
         )
@@ -85,8 +78,43 @@ def load_set(folder: Path, hearts: dict, h_mm: float) -> list[Example]:
             heart, s, meta["scalars"], arrays["t_crt_ms"], scar, graph=graphs.get(twin)
         )
         graphs[twin] = ex.graph
-        out.append(replace(ex, sample={**ex.sample, "_heart": hkey, "_key": key}))
+        if twin not in markers:
+            markers[twin] = TwinMarkers.from_reference(
+                heart,
+                ex.graph.globals_,
+                _scar_of(s) if s["scar"] else None,
+                meta["scalars"]["qrs_lbbb_ms"],
+                arrays["t_lbbb_ms"],
+            )
+        out.append(
+            replace(
+                ex,
+                sample={**ex.sample, "_heart": hkey, "_key": key},
+                markers=markers[twin],
+            )
+        )
     return out
+
+
+def heart_of(key: str, meta: dict, hearts: dict, h_mm: float) -> tuple[str, object]:
+    """A sample's heart, rebuilt once per shape (``hearts`` caches them)."""
+    from simulators.ep.ventricles import Ventricles
+    from simulators.hearts import load_heart, mesh_fibres, with_coordinates
+
+    shape = shape_kwargs(meta["sample"])
+    hkey = json.dumps(shape, sort_keys=True) if shape else "rodero01"
+    if hkey not in hearts:
+        if shape:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                mesh = with_coordinates(biv_ellipsoid(**shape, h_mm=h_mm))
+            hearts[hkey] = Ventricles(mesh, mesh_fibres(mesh, 60.0, -60.0))
+        else:
+            hearts[hkey] = load_heart("rodero01")
+    heart = hearts[hkey]
+    if heart.mesh.n_points != meta["n_points"]:
+        raise RuntimeError(f"{key}: rebuilt heart has a different node count")
+    return hkey, heart
 
 
 def _defaults() -> dict:
@@ -106,7 +134,7 @@ def evaluate(sur: PopulationSurrogate, exs: list[Example], factor: float, hearts
     """Figures of one test set against the reference pipeline."""
     mae_pct, base_pct, node_err_pct, covered, resp, half = [], [], [], [], [], []
     for ex in exs:
-        enc = sur.encode(ex.graph)
+        enc = sur.encode(ex.graph, ex.markers)
         lead = ex.lead_node
         p = sur.predict(enc, [lead], ex.vv_delay_ms)
         live = ex.graph.live & np.isfinite(ex.t_ms)
@@ -155,8 +183,14 @@ def evaluate(sur: PopulationSurrogate, exs: list[Example], factor: float, hearts
     }
 
 
-def calibrate(members, exs: list[Example], train: list[Example]) -> dict:
-    """Interval factors from the calibration split (split conformal)."""
+def calibrate(members, exs: list[Example], train: list[Example], heads=()) -> dict:
+    """Blend weights and interval factors from the calibration split.
+
+    With marker heads, each target's weight ``w`` of the GNN heads (against
+    the marker heads) minimises the squared error of the ensemble means on
+    the split, clipped to 0..1; the interval factors (split conformal) are
+    then fitted on the blended members.
+    """
     from twinml.query.population import SPREAD_FLOOR
 
     neutral = {
@@ -169,22 +203,33 @@ def calibrate(members, exs: list[Example], train: list[Example]) -> dict:
     sur = PopulationSurrogate(members, neutral, {"ranges": {}})
     std = np.nanstd(np.stack([e.targets for e in train]), axis=0)
     k_qrs = TARGETS.index("qrs_crt_ms")
-    t_err, t_sd, r_err, r_sd, q_err, q_sd = [], [], [], [], [], []
+    heads_sur = PopulationSurrogate(members, neutral, {"ranges": {}}, heads)
+    t_err, t_sd, q_err, q_sd, gnn, mark = [], [], [], [], [], []
     for ex in exs:
-        enc = sur.encode(ex.graph)
+        enc = sur.encode(ex.graph, ex.markers)
         t_all, r_all, qrs = sur.member_outputs(enc, [ex.lead_node], ex.vv_delay_ms)
         mean, sd = t_all.mean(0)[0], t_all.std(0)[0]
         live = ex.graph.live & np.isfinite(ex.t_ms) & np.isfinite(mean)
         t_err.append(ex.t_ms[live] - mean[live])
         t_sd.append(sd[live])
-        r_err.append(ex.targets - r_all.mean(0)[0])
-        r_sd.append(r_all.std(0)[0])
+        gnn.append(r_all[:, 0])
+        if heads:
+            mark.append(heads_sur.marker_outputs(enc, [ex.lead_node], ex.vv_delay_ms))
         q_err.append(ex.targets[k_qrs] - qrs.mean(0)[0])
         q_sd.append(qrs.std(0)[0])
     t_err, t_sd = np.concatenate(t_err), np.concatenate(t_sd)
     floor_ms = float(np.percentile(t_sd, 5))
-    r_err, r_sd = np.stack(r_err), np.stack(r_sd)
-    r_sd = np.maximum(r_sd, SPREAD_FLOOR * std)
+
+    # blend weights, then the blended members' errors and spreads
+    y = np.stack([ex.targets for ex in exs])  # (n, T)
+    gnn = np.stack(gnn, axis=1)  # (M, n, T)
+    w = np.ones(len(TARGETS))
+    if heads:
+        mark = np.concatenate(mark, axis=1)  # (M, n, T)
+        w = blend_weights(y, gnn.mean(0), mark.mean(0))
+        gnn = w * gnn + (1.0 - w) * mark
+    r_err = y - gnn.mean(0)
+    r_sd = np.maximum(gnn.std(0), SPREAD_FLOOR * std)
     q_sd = np.maximum(np.array(q_sd), SPREAD_FLOOR * std[k_qrs])
     return {
         "activation": calibration_factor(t_err, np.maximum(t_sd, floor_ms)),
@@ -195,20 +240,30 @@ def calibrate(members, exs: list[Example], train: list[Example]) -> dict:
         },
         "qrs_ecg": calibration_factor(np.array(q_err), q_sd),
         "target_std": std.tolist(),
+        **({"blend": dict(zip(TARGETS, w.tolist(), strict=True))} if heads else {}),
         "n_calibration": len(exs),
         "level": 0.9,
     }
 
 
+def marker_arrays(exs: list[Example]) -> tuple[np.ndarray, np.ndarray]:
+    """Marker-head inputs (n, len(MARKER_INPUTS)) and targets of examples."""
+    x = np.concatenate([ex.markers.rows([ex.lead_node], ex.vv_delay_ms) for ex in exs])
+    return x, np.stack([ex.targets for ex in exs])
+
+
 # ------------------------------------------------------------ model card
-def model_card(train: list[Example], hearts, config, sizes, results) -> dict:
+def model_card(
+    train: list[Example], hearts, config, sizes, results, marker_config=None
+) -> dict:
     """Training ranges of every parameter and shape descriptor, sizes, figures.
 
     A swept parameter's range is the box the sweeps sampled
     (`population_space`), so a query just past the extreme drawn value is
     not flagged; the shape descriptors (cavity and wall volumes) are derived
     from the training hearts, so theirs are the extremes seen, listed under
-    ``derived`` (the domain check gives them a small margin).
+    ``derived`` (the domain check gives them a small margin); so are the
+    twins' LBBB markers, which the marker heads read.
     """
     box = {p.name: p for p in population_space().parameters}
     ranges: dict[str, list[float]] = {}
@@ -225,6 +280,10 @@ def model_card(train: list[Example], hearts, config, sizes, results) -> dict:
         for k, v in ex.sample.items():
             if not k.startswith("_") and isinstance(v, (int, float)):
                 widen(k, float(v))
+        if ex.markers is not None:
+            for k, v in ex.markers.named().items():
+                widen(k, v)
+                derived.add(k)
         if ex.sample["_heart"] not in seen:
             seen.add(ex.sample["_heart"])
             for k, v in shape_descriptors(hearts[ex.sample["_heart"]]).items():
@@ -244,7 +303,8 @@ def model_card(train: list[Example], hearts, config, sizes, results) -> dict:
             )
         ranges[name] = [p.low, p.high]
     return {
-        "model": "twinml population emulator (PopulationGNN ensemble)",
+        "model": "twinml population emulator (PopulationGNN ensemble"
+        + (", blended with marker heads)" if marker_config is not None else ")"),
         "pipeline": PIPELINE_VERSION,
         "config": config.as_dict(),
         "sizes": sizes,
@@ -254,6 +314,14 @@ def model_card(train: list[Example], hearts, config, sizes, results) -> dict:
         "test_figures": results,
         "never_seen_in_training": "the Rodero 01 heart (the real_heart test set)",
         "spacing_mm": config.spacing_mm,
+        **(
+            {
+                "marker_heads": marker_config.as_dict(),
+                "marker_inputs": list(MARKER_INPUTS),
+            }
+            if marker_config is not None
+            else {}
+        ),
     }
 
 
@@ -280,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="train only these members (parallel processes), then calibrate "
         "and test with --skip-training",
+    )
+    ap.add_argument(
+        "--fit-markers",
+        action="store_true",
+        help="with --skip-training: fit the marker heads on the members in --out, "
+        "then calibrate and test",
     )
     ap.add_argument("--tracking", type=Path, default=None, help="MLflow SQLite file")
     args = ap.parse_args(argv)
@@ -308,19 +382,17 @@ def main(argv: list[str] | None = None) -> int:
         epochs=args.epochs, n_members=args.members, seed=args.seed
     )
     args.out.mkdir(parents=True, exist_ok=True)
+    # a sample whose LBBB baseline kept dilating is kept: its targets are
+    # what the reference pipeline answers for it
+    run_params = {
+        "dataset_sha256": sha256_json(sorted(e.sample["_key"] for e in data["train"])),
+        "sizes": sizes,
+        "environment": environment_info(),
+        "command": " ".join(sys.argv),
+    }
+    tracking = args.tracking or args.out / "mlflow.db"
     if not args.skip_training:
-        # a sample whose LBBB baseline kept dilating is kept: its targets
-        # are what the reference pipeline answers for it
-        run_params = {
-            "dataset_sha256": sha256_json(
-                sorted(e.sample["_key"] for e in data["train"])
-            ),
-            "sizes": sizes,
-            "environment": environment_info(),
-            "command": " ".join(sys.argv),
-        }
         t1 = time.perf_counter()
-        tracking = args.tracking or args.out / "mlflow.db"
         paths = train_ensemble(
             data["train"], [], config, args.out, tracking, run_params, args.only_members
         )
@@ -329,16 +401,25 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.only_members is not None:
             return 0
-        members = [load_member(p) for p in paths]
-        cal = calibrate(members, data["calibration"], data["train"])
+    members = [load_member(p) for p in sorted(args.out.glob("member_*.pt"))]
+
+    # marker heads, one per member (fitted here when training, or asked)
+    marker_config = MarkerConfig(n_members=len(members), seed=args.seed)
+    if not args.skip_training or args.fit_markers:
+        x, y = marker_arrays(data["train"])
+        fit_marker_heads(x, y, marker_config, args.out, tracking, run_params)
+    heads = [load_marker_head(p) for p in sorted(args.out.glob("marker_*.pt"))]
+    if (
+        not args.skip_training
+        or args.fit_markers
+        or not (args.out / "calibration.json").is_file()
+    ):
+        # members trained apart (--only-members) are calibrated together here
+        cal = calibrate(members, data["calibration"], data["train"], heads)
         atomic_write_json(args.out / "calibration.json", cal)
         logger.info("calibration: %s", cal)
+    if not args.skip_training:
         return 0
-    members = [load_member(p) for p in sorted(args.out.glob("member_*.pt"))]
-    if not (args.out / "calibration.json").is_file():
-        # members trained apart (--only-members): calibrate them together here
-        cal = calibrate(members, data["calibration"], data["train"])
-        atomic_write_json(args.out / "calibration.json", cal)
     cal = json.loads((args.out / "calibration.json").read_text())
     train_s = None
 
@@ -350,9 +431,9 @@ def main(argv: list[str] | None = None) -> int:
         num += float(b[ok] @ ex.t_ms[ok])
         den += float(b[ok] @ b[ok])
     factor = num / den
-    sur = PopulationSurrogate(members, cal, {"ranges": {}})
+    sur = PopulationSurrogate(members, cal, {"ranges": {}}, heads)
     results = {name: evaluate(sur, data[name], factor, hearts) for name in TEST_SETS}
-    card = model_card(data["train"], hearts, config, sizes, results)
+    card = model_card(data["train"], hearts, config, sizes, results, marker_config)
     atomic_write_json(args.out / "model_card.json", card)
     summary = {
         "test_sets": results,

@@ -24,12 +24,14 @@ from simulators.mesh.io import write_vtu
 from twinml.cli import app
 from twinml.data import population as pop
 from twinml.data.coarse import build_coarse_graph
+from twinml.data.markers import TwinMarkers
 from twinml.data.response_sweep import SAMPLE_DEFAULTS, ResponseSettings
 from twinml.models.population import PopulationGNN
 from twinml.provenance import atomic_write_json
 from twinml.query import whatif as wi
 from twinml.query.population import PopulationSurrogate, Prediction
 from twinml.query.whatif import extreme_intervals
+from twinml.training.marker_head import MarkerConfig, fit_marker_heads
 from twinml.training.population import PopulationConfig, train_ensemble
 from twinml.twins import Twin, create_twin
 
@@ -63,16 +65,18 @@ def model_dir(twin_dir, tmp_path_factory):
     settings = ResponseSettings(mesh="biv", h_mm=4.0, circulation=False)
     mp = pytest.MonkeyPatch()
     mp.setattr(rs, "_heart", lambda sample, settings: heart)
-    examples = []
+    examples, rows = [], []
     for v, phi in ((0.5, 150.0), (0.7, 220.0)):
         sample = {"v_fibre_mm_ms": v, "lv_lead_rotational_deg": phi}
         r = rs.simulate_sample(sample, settings)
         s = {**SAMPLE_DEFAULTS, **sample}
-        examples.append(
-            pop.example(
-                heart, s, r["meta"]["scalars"], r["arrays"]["t_crt_ms"], None, 8.0
-            )
+        sc = r["meta"]["scalars"]
+        ex = pop.example(heart, s, sc, r["arrays"]["t_crt_ms"], None, 8.0)
+        examples.append(ex)
+        markers = TwinMarkers.from_reference(
+            heart, ex.graph.globals_, None, sc["qrs_lbbb_ms"], r["arrays"]["t_lbbb_ms"]
         )
+        rows.append(markers.rows([ex.lead_node], ex.vv_delay_ms)[0])
     mp.undo()
 
     # members, calibration and card in the layout `PopulationSurrogate.load` reads
@@ -80,6 +84,13 @@ def model_dir(twin_dir, tmp_path_factory):
     cfg = PopulationConfig(width=8, n_layers=1, decoder_width=8, head_width=8,
                            pooled_dim=4, epochs=2, n_members=2)  # fmt: skip
     train_ensemble(examples, [], cfg, out, out / "mlflow.db", {"test": 1})
+    # marker heads, one per member, so that `prepare` computes the twin's
+    # LBBB markers as the packaged model needs
+    y = np.stack([ex.targets for ex in examples])
+    fit_marker_heads(
+        np.stack(rows), y, MarkerConfig(hidden=8, epochs=2, n_members=2), out,
+        out / "mlflow.db", {"test": 1},
+    )  # fmt: skip
     shutil.rmtree(out / "artifacts", ignore_errors=True)
     atomic_write_json(
         out / "calibration.json",
@@ -89,6 +100,7 @@ def model_dir(twin_dir, tmp_path_factory):
             "targets": dict.fromkeys(pop.TARGETS, 2.0),
             "target_std": [1.0] * len(pop.TARGETS),
             "qrs_ecg": 2.0,
+            "blend": dict.fromkeys(pop.TARGETS, 0.5),
         },
     )
     card = {"ranges": {"v_fibre_mm_ms": [0.5, 0.7]}, "spacing_mm": SPACING_MM}
@@ -201,6 +213,14 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
         (damaged / "calibration.json").write_text(json.dumps({**cal, key: value}))
         r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)
         assert r.exit_code == 1 and f"{key} = " in r.stderr
+    # marker heads need a blend weight 0..1 per target
+    for blend, needle in (
+        (None, "blend = None"),
+        ({**cal["blend"], "d_lvesv_pct": 1.5}, "blend.d_lvesv_pct = 1.5"),
+    ):
+        (damaged / "calibration.json").write_text(json.dumps({**cal, "blend": blend}))
+        r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)
+        assert r.exit_code == 1 and needle in r.stderr, r.stderr
     # a card whose ranges are reversed or not numbers, or whose derived list
     # is not a list of its range names, is refused, naming the key
     (damaged / "calibration.json").write_text(json.dumps(cal))

@@ -55,6 +55,7 @@ from twinml.data.features import (
     heart_features,
 )
 from twinml.data.lead_paths import LeadPaths, lead_paths
+from twinml.data.markers import TwinMarkers
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ __all__ = [
     "N_BINS",
     "TwinGraph",
     "coarse_baseline",
+    "twin_globals",
     "twin_graph",
 ]
 
@@ -189,16 +191,7 @@ def twin_graph(
     # invariant node features
     rep = coarse.rep
     phi = np.deg2rad(heart.phi_deg[rep])
-    values = {
-        "v_fibre_mm_ms": tissue.v_fibre * tissue.cv_scale,
-        "v_cross_mm_ms": tissue.v_cross * tissue.cv_scale,
-        "v_endo_mm_ms": tissue.v_endo,
-        "contractility": contractility,
-        "stiffness": stiffness,
-    }
-    values = np.array([values[k] for k in GLOBAL_RANGES])
-    lo, hi = np.array(list(GLOBAL_RANGES.values())).T
-    globals_ = ((values - lo) / (hi - lo)).astype(np.float32)
+    globals_ = twin_globals(tissue, contractility, stiffness)
     x = np.column_stack(
         [
             heart.mesh.point_data["apico_basal"][rep],
@@ -237,6 +230,22 @@ def twin_graph(
         paths=paths,
         lead_rows=rows,
     )
+
+
+def twin_globals(
+    tissue: TissueParams, contractility: float, stiffness: float
+) -> np.ndarray:
+    """Twin-level inputs scaled to 0..1 (`GLOBAL_RANGES`), float32 (5,)."""
+    values = {
+        "v_fibre_mm_ms": tissue.v_fibre * tissue.cv_scale,
+        "v_cross_mm_ms": tissue.v_cross * tissue.cv_scale,
+        "v_endo_mm_ms": tissue.v_endo,
+        "contractility": contractility,
+        "stiffness": stiffness,
+    }
+    values = np.array([values[k] for k in GLOBAL_RANGES])
+    lo, hi = np.array(list(GLOBAL_RANGES.values())).T
+    return ((values - lo) / (hi - lo)).astype(np.float32)
 
 
 _PARTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -346,6 +355,8 @@ class Example:
         Reference response scalars (NaN where the sweep has none).
     sample : dict
         The sample's parameters.
+    markers : TwinMarkers, optional
+        The twin's marker-head inputs (`twinml.data.markers`).
     """
 
     graph: TwinGraph
@@ -357,6 +368,7 @@ class Example:
     t_ms: np.ndarray
     targets: np.ndarray
     sample: dict
+    markers: TwinMarkers | None = None
 
 
 def example(

@@ -10,6 +10,15 @@ mesh edges from the lead (`twinml.data.lead_paths`), the refiner's
 correction mapped to every node, and the QRS of each member's map by the
 reference pipeline's own pseudo-ECG rule (`pseudo_ecg_binned`).
 
+The response: where the model holds marker heads (`MarkerHead`, files
+``marker_*.pt``), member k's answer for each target is ``w g_k + (1 - w)
+m_k``, its GNN head's ``g_k`` blended with its marker head's ``m_k``
+(which reads the twin's reference LBBB markers and the lead's QLV,
+`twinml.data.markers`), with one weight ``w`` per target fitted on the
+calibration split (least squares, clipped to 0..1; ``blend`` in
+``calibration.json``). The GNN head carries what the mesh tells and the
+marker head carries over to hearts of another shape family.
+
 Uncertainty: the members' spread ``s`` (standard deviation) is scaled by a
 factor fitted on a calibration split of its own (split conformal
 prediction on the normalised error ``|y - mean| / s``, Lei et al. 2018,
@@ -37,12 +46,20 @@ from scipy.stats import norm
 from simulators.ep.ecg import pseudo_ecg_binned
 from simulators.errors import DataError
 from twinml.data.features import T_SCALE_MS, query_features
+from twinml.data.markers import TwinMarkers
 from twinml.data.population import TARGETS, TwinGraph, coarse_baseline
+from twinml.training.marker_head import load_marker_head
 from twinml.training.population import load_member, pool_matrix
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Encoded", "Prediction", "PopulationSurrogate", "calibration_factor"]
+__all__ = [
+    "Encoded",
+    "PopulationSurrogate",
+    "Prediction",
+    "blend_weights",
+    "calibration_factor",
+]
 
 #: Echo responder threshold on ΔLVESV, %.
 RESPONDER_PCT = -15.0
@@ -65,6 +82,7 @@ class Encoded:
     pool: torch.Tensor
     g: torch.Tensor
     interp: object  # scipy.sparse (n_points, n_coarse)
+    markers: TwinMarkers | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +124,24 @@ def calibration_factor(err: np.ndarray, spread: np.ndarray, level: float = 0.9):
     return float(np.quantile(ratio, q))
 
 
+def blend_weights(y: np.ndarray, g: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Per-target weight w in 0..1 minimising ``|y - (w g + (1 - w) m)|^2``.
+
+    Parameters
+    ----------
+    y, g, m : ndarray of shape (n, n_targets)
+        Reference targets (NaN where missing), GNN-head and marker-head
+        ensemble means.
+    """
+    w = np.ones(y.shape[1])
+    for k in range(y.shape[1]):
+        ok = np.isfinite(y[:, k])
+        d = g[ok, k] - m[ok, k]
+        if ok.any() and d @ d > 0:
+            w[k] = np.clip((y[ok, k] - m[ok, k]) @ d / (d @ d), 0.0, 1.0)
+    return w
+
+
 class PopulationSurrogate:
     """Ensemble emulator with calibration and model card.
 
@@ -117,18 +153,31 @@ class PopulationSurrogate:
         targets' training SD (``target_std``) for the spread floor.
     card : dict
         Model card (`twinml.training.population` writes it).
+    marker_heads : list of MarkerHead, optional
+        One per member, blended with its GNN head by the calibration's
+        ``blend`` weights; none: the GNN heads alone.
     """
 
-    def __init__(self, members: list, calibration: dict, card: dict) -> None:
+    def __init__(
+        self, members: list, calibration: dict, card: dict, marker_heads=()
+    ) -> None:
         if not members:
             raise DataError("a population surrogate needs at least one member")
+        marker_heads = list(marker_heads)
+        if marker_heads and len(marker_heads) != len(members):
+            raise DataError(
+                f"{len(marker_heads)} marker heads for {len(members)} members: "
+                "each member needs its own (marker_<k>.pt beside member_<k>.pt)"
+            )
         self.members = members
         self.calibration = calibration
         self.card = card
+        self.marker_heads = marker_heads
 
     @classmethod
     def load(cls, folder: str | Path) -> PopulationSurrogate:
-        """Load ``member_*.pt``, ``calibration.json`` and ``model_card.json``."""
+        """Load ``member_*.pt``, ``calibration.json`` and ``model_card.json``,
+        and the marker heads ``marker_*.pt`` where the model has them."""
         folder = Path(folder)
         paths = sorted(folder.glob("member_*.pt"))
         missing = [
@@ -142,14 +191,29 @@ class PopulationSurrogate:
                 f"calibration.json and model_card.json (missing {missing or 'members'})"
             )
         members = [load_member(p) for p in paths]
+        heads = [load_marker_head(p) for p in sorted(folder.glob("marker_*.pt"))]
         calibration = json.loads((folder / "calibration.json").read_text())
         card = json.loads((folder / "model_card.json").read_text())
-        return cls(members, calibration, card)
+        return cls(members, calibration, card, heads)
 
     # ------------------------------------------------------------- queries
     @torch.no_grad()
-    def encode(self, graph: TwinGraph) -> Encoded:
-        """Encode a twin once per member."""
+    def encode(self, graph: TwinGraph, markers: TwinMarkers | None = None) -> Encoded:
+        """Encode a twin once per member.
+
+        Parameters
+        ----------
+        graph : TwinGraph
+        markers : TwinMarkers, optional
+            The twin's LBBB markers (`twinml.data.markers`); required when
+            the model has marker heads.
+        """
+        if self.marker_heads and markers is None:
+            raise DataError(
+                "this population model blends marker heads, which read the "
+                "twin's LBBB markers: pass TwinMarkers (twinml.query.whatif."
+                "prepare computes them with twinml.data.markers.lbbb_baseline)"
+            )
         f = graph.features
         x = torch.from_numpy(f.x)
         ei = torch.from_numpy(f.edge_index)
@@ -161,6 +225,7 @@ class PopulationSurrogate:
             pool=torch.from_numpy(pool_matrix(graph.bins)),
             g=torch.from_numpy(graph.globals_),
             interp=graph.coarse.interp,
+            markers=markers,
         )
 
     @torch.no_grad()
@@ -246,7 +311,19 @@ class PopulationSurrogate:
             t, r = m.decode(h, enc.x, enc.pool, enc.g, lead_c, qt, vv)
             ts.append(t.numpy())
             rs.append(r.numpy())
-        return np.stack(ts), np.stack(rs), q
+        r_all = np.stack(rs)
+        if self.marker_heads:
+            w = np.array([self.calibration["blend"][k] for k in TARGETS])
+            r_all = w * r_all + (1.0 - w) * self.marker_outputs(enc, leads, vv_delay_ms)
+        return np.stack(ts), r_all, q
+
+    @torch.no_grad()
+    def marker_outputs(
+        self, enc: Encoded, leads: np.ndarray, vv_delay_ms: float
+    ) -> np.ndarray:
+        """Every marker head's response, shape (M, B, n_targets)."""
+        x = torch.from_numpy(enc.markers.rows(leads, vv_delay_ms))
+        return np.stack([head(x).numpy() for head in self.marker_heads])
 
     def _summarise(self, enc, t_all, r_all, qrs, fine) -> Prediction:
         cal = self.calibration

@@ -35,6 +35,7 @@ import numpy as np
 from scipy.stats import norm
 
 from simulators.errors import DataError, MeshError, ParameterError, SiteError
+from twinml.data.markers import TwinMarkers, lbbb_baseline
 from twinml.data.population import SPACING_MM, TARGETS, TwinGraph, twin_graph
 from twinml.query.population import (
     RESPONDER_PCT,
@@ -97,7 +98,8 @@ class PreparedTwin:
     graph : TwinGraph
     enc : Encoded
     seconds : dict of str to float
-        Time of the twin graph (``graph_s``) and the encoding (``encode_s``).
+        Time of the twin graph (``graph_s``), its LBBB markers
+        (``markers_s``) and the encoding (``encode_s``).
     """
 
     twin: Any
@@ -149,6 +151,8 @@ def load_surrogate(folder: str | Path | None = None) -> PopulationSurrogate:
             f"{folder}: model_card.json {bad_card}; reinstall or retrain the model"
         )
     bad = _bad_calibration(sur.calibration)
+    if sur.marker_heads:
+        bad += _bad_blend(sur.calibration.get("blend"))
     if bad:
         raise DataError(
             f"{folder}: calibration.json holds {bad}; interval factors and spreads "
@@ -205,6 +209,19 @@ def _bad_calibration(cal: dict) -> list[str]:
     return [f"{k} = {v!r:.20}" for k, v in entries.items() if bad(k, v)]
 
 
+def _bad_blend(blend: object) -> list[str]:
+    """Blend weights that are missing or outside 0..1 (a model with marker
+    heads needs one per target)."""
+    if not isinstance(blend, dict):
+        return [f"blend = {blend!r:.20} (an object of weights 0..1 per target)"]
+    bad = []
+    for k in TARGETS:
+        v = blend.get(k)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
+            bad.append(f"blend.{k} = {v!r:.20}")
+    return bad
+
+
 def model_spacing_mm(sur: PopulationSurrogate) -> float:
     """Coarse-graph voxel side the model was trained on, mm (the card's
     ``spacing_mm`` or ``config.spacing_mm``, else `SPACING_MM`)."""
@@ -236,28 +253,36 @@ def prepare(
     # graph from the twin's own tissue, scar and mechanics, then encoding
     t0 = time.perf_counter()
     p = twin.parameters
+    scar = twin.scar_cells(heart)
     graph = twin_graph(
         heart,
         twin.tissue(),
-        twin.scar_cells(heart),
+        scar,
         p["contractility"],
         p["stiffness"],
         spacing,
     )
     _check_finite(graph)
     t1 = time.perf_counter()
-    enc = sur.encode(graph)
+
+    # the twin's LBBB markers (one reference Eikonal solve and pseudo-ECG)
+    # for the marker heads
+    markers = None
+    if sur.marker_heads:
+        qrs_ms, t_lbbb = lbbb_baseline(heart, twin.tissue(), scar)
+        markers = TwinMarkers.from_reference(
+            heart, graph.globals_, twin.scar, qrs_ms, t_lbbb
+        )
     t2 = time.perf_counter()
+    enc = sur.encode(graph, markers)
+    t3 = time.perf_counter()
     logger.info(
-        "twin %s: %d coarse nodes, graph %.2f s, encoding %.3f s",
-        twin.folder,
-        graph.n_coarse,
-        t1 - t0,
-        t2 - t1,
-    )
-    return PreparedTwin(
-        twin, heart, graph, enc, {"graph_s": t1 - t0, "encode_s": t2 - t1}
-    )
+        "twin %s: %d coarse nodes, graph %.2f s, LBBB markers %.2f s, "
+        "encoding %.3f s",
+        twin.folder, graph.n_coarse, t1 - t0, t2 - t1, t3 - t2,
+    )  # fmt: skip
+    seconds = {"graph_s": t1 - t0, "markers_s": t2 - t1, "encode_s": t3 - t2}
+    return PreparedTwin(twin, heart, graph, enc, seconds)
 
 
 def _check_finite(graph: TwinGraph) -> None:
@@ -308,7 +333,9 @@ def answer(
     p = sur.predict(prepared.enc, [lead], vv_delay_ms, fine=True)
     g = prepared.graph
     row = _rows(p, g.live, g.lv_mask)[0]
-    issues = domain_issues(sur, prepared.twin, prepared.heart, vv_delay_ms, lead)
+    issues = domain_issues(
+        sur, prepared.twin, prepared.heart, vv_delay_ms, lead, prepared.enc.markers
+    )
     return {
         "site": f"node:{lead}",
         "vv_delay_ms": float(vv_delay_ms),
@@ -512,13 +539,15 @@ def domain_issues(
     heart,
     vv_delay_ms: float,
     lead: int | None = None,
+    markers: TwinMarkers | None = None,
 ) -> list[str]:
     """Where a twin and query lie outside the model's training domain.
 
     Compares the twin's tissue (velocities times ``cv_scale``, as the
-    emulator reads them), scar, mechanics, shape descriptors, the VV delay
-    and the lead's (height, angle) with the model card's ranges, and the
-    settings the sweep held fixed (`TRAINING_FIXED`) with their value.
+    emulator reads them), scar, mechanics, shape descriptors, its LBBB
+    markers (when given), the VV delay and the lead's (height, angle) with
+    the model card's ranges, and the settings the sweep held fixed
+    (`TRAINING_FIXED`) with their value.
 
     Returns
     -------
@@ -537,6 +566,7 @@ def domain_issues(
         "vv_delay_ms": vv_delay_ms,
         **{f"scar_{k}": v for k, v in (twin.scar or {}).items()},
         **shape_descriptors(heart),
+        **(markers.named() if markers is not None else {}),
     }
     if lead is not None:
         values.update(_lead_values(heart, lead))
