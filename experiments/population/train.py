@@ -41,6 +41,7 @@ from twinml.query.population import (
     PopulationSurrogate,
     blend_weights,
     calibration_factor,
+    member_tat_ms,
 )
 from twinml.query.whatif import shape_descriptors
 from twinml.training.marker_head import MarkerConfig, fit_marker_heads, load_marker_head
@@ -189,7 +190,7 @@ def calibrate(members, exs: list[Example], train: list[Example], heads=()) -> di
     With marker heads, each target's weight ``w`` of the GNN heads (against
     the marker heads) minimises the squared error of the ensemble means on
     the split, clipped to 0..1; the interval factors (split conformal) are
-    then fitted on the blended members.
+    then fitted on the mixture's mean and spread (`response_moments`).
     """
     from twinml.query.population import SPREAD_FLOOR
 
@@ -215,21 +216,25 @@ def calibrate(members, exs: list[Example], train: list[Example], heads=()) -> di
         gnn.append(r_all[:, 0])
         if heads:
             mark.append(heads_sur.marker_outputs(enc, [ex.lead_node], ex.vv_delay_ms))
-        q_err.append(ex.targets[k_qrs] - qrs.mean(0)[0])
-        q_sd.append(qrs.std(0)[0])
+        q_err.append(ex.targets[k_qrs] - qrs[0])
+        q_sd.append(member_tat_ms(t_all).std(0)[0])
     t_err, t_sd = np.concatenate(t_err), np.concatenate(t_sd)
     floor_ms = float(np.percentile(t_sd, 5))
 
-    # blend weights, then the blended members' errors and spreads
+    # blend weights, then the blended heads' errors and spreads
     y = np.stack([ex.targets for ex in exs])  # (n, T)
-    gnn = np.stack(gnn, axis=1)  # (M, n, T)
+    r_all = np.stack(gnn, axis=1)  # (M, n, T)
     w = np.ones(len(TARGETS))
     if heads:
         mark = np.concatenate(mark, axis=1)  # (M, n, T)
-        w = blend_weights(y, gnn.mean(0), mark.mean(0))
-        gnn = w * gnn + (1.0 - w) * mark
-    r_err = y - gnn.mean(0)
-    r_sd = np.maximum(gnn.std(0), SPREAD_FLOOR * std)
+        w = blend_weights(y, r_all.mean(0), mark.mean(0))
+        r_all = np.concatenate([r_all, mark])
+    blend = dict(zip(TARGETS, w.tolist(), strict=True))
+    mean, spread = PopulationSurrogate(
+        members, {**neutral, "blend": blend}, {}, heads
+    ).response_moments(r_all)
+    r_err = y - mean
+    r_sd = np.maximum(spread, SPREAD_FLOOR * std)
     q_sd = np.maximum(np.array(q_sd), SPREAD_FLOOR * std[k_qrs])
     return {
         "activation": calibration_factor(t_err, np.maximum(t_sd, floor_ms)),
@@ -240,7 +245,7 @@ def calibrate(members, exs: list[Example], train: list[Example], heads=()) -> di
         },
         "qrs_ecg": calibration_factor(np.array(q_err), q_sd),
         "target_std": std.tolist(),
-        **({"blend": dict(zip(TARGETS, w.tolist(), strict=True))} if heads else {}),
+        **({"blend": blend} if heads else {}),
         "n_calibration": len(exs),
         "level": 0.9,
     }

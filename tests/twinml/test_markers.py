@@ -201,6 +201,16 @@ def test_surrogate_blends_gnn_and_marker_heads(heart, graph, tmp_path):
         blended.encode(examples[0].graph)
     _, r, _ = blended.member_outputs(enc, leads, 0.0, fine=False)
     m = blended.marker_outputs(enc, leads, 0.0)
-    np.testing.assert_allclose(r, w * g + (1 - w) * m, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(r, np.concatenate([g, m]), rtol=1e-5, atol=1e-6)
+    # the mixture: mean w g + (1 - w) m; at w = 0 the marker heads' SD, at
+    # w = 1 the GNN heads'; in between it holds the gap between the families
+    mean, sd = blended.response_moments(r)
+    np.testing.assert_allclose(mean, w * g.mean(0) + (1 - w) * m.mean(0), atol=1e-6)
+    np.testing.assert_allclose(sd[:, 0], m[:, :, 0].std(0), atol=1e-6)
+    np.testing.assert_allclose(sd[:, -1], g[:, :, -1].std(0), atol=1e-6)
+    gap = np.abs(g.mean(0) - m.mean(0))[:, 2]
+    assert (sd[:, 2] >= np.sqrt(w[2] * (1 - w[2])) * gap - 1e-9).all()
+    p = blended.predict(enc, leads, 0.0, fine=False)
+    np.testing.assert_allclose(p.response["d_lvesv_pct"], mean[:, 4], atol=1e-6)
     with pytest.raises(DataError, match="1 marker heads for 2 members"):
         PopulationSurrogate(members, cal, {}, heads[:1])

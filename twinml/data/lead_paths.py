@@ -33,7 +33,7 @@ from simulators.ep.protocols import PacingPlan, TissueParams
 from simulators.ep.scar import Scar
 from simulators.ep.ventricles import Ventricles
 
-__all__ = ["LeadPaths", "lead_paths"]
+__all__ = ["LeadPaths", "captured_arrival", "lead_paths"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,7 +77,7 @@ class LeadPaths:
         g = self.graph
         t = np.empty((leads.size, g.shape[0]))
         for i, lead in enumerate(leads):
-            t_lead = _captured(
+            t_lead = captured_arrival(
                 g.indptr, g.indices, g.data, int(lead), -vv_delay_ms, self.t_fixed_ms
             )
             t[i] = np.minimum(self.t_fixed_ms, t_lead)
@@ -122,7 +122,7 @@ def lead_paths(
 
 
 @njit(cache=True, nogil=True)
-def _captured(indptr, indices, data, source, onset, bound):  # pragma: no cover
+def captured_arrival(indptr, indices, data, source, onset, bound):  # pragma: no cover
     """Arrival from one timed source where it beats `bound`, ms (else >= bound).
 
     Dijkstra with a binary heap over the CSR graph; a node reached no

@@ -50,6 +50,7 @@ from twinml.data.coarse import CoarseGraph, build_coarse_graph
 from twinml.data.features import (
     T_SCALE_MS,
     HeartFeatures,
+    TravelRows,
     _cluster_mean,
     coarse_travel_graph,
     heart_features,
@@ -132,9 +133,11 @@ class TwinGraph:
         return self.coarse.n_coarse
 
     @cached_property
-    def travel(self) -> sp.csr_matrix:
-        """Coarse graph of travel times, ms, built once per twin."""
-        return coarse_travel_graph(self.features, self.tissue, self.n_coarse)
+    def travel(self) -> TravelRows:
+        """Coarse graph of travel times, ms, built once per twin, with its
+        Dijkstra rows memoised (`TravelRows`)."""
+        graph = coarse_travel_graph(self.features, self.tissue, self.n_coarse)
+        return TravelRows(graph)
 
 
 def twin_graph(
