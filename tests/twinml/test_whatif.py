@@ -153,6 +153,12 @@ def test_out_of_domain_warns_and_strict_refuses(twin_dir, model_dir, tmp_path):
     strict = _whatif(*args, "--strict")
     assert strict.exit_code == 2 and "--strict" in strict.stderr
     assert strict.stdout == ""
+    # the twin's LBBB markers, which the marker heads read, are checked too
+    card["ranges"] = {"qrs_lbbb_ms": [300.0, 400.0]}
+    card["derived"] = ["qrs_lbbb_ms"]
+    atomic_write_json(narrow / "model_card.json", card)
+    doc = _json(_whatif(*args))
+    assert doc["domain_issues"][0].startswith("qrs_lbbb_ms = ")
 
 
 def test_optimise_returns_ten_sorted_sites(twin_dir, model_dir):

@@ -297,12 +297,16 @@ class PopulationSurrogate:
         # refined maps on every mesh node, and the QRS of each
         b = torch.from_numpy(coarse_baseline(g, b_fine, q) / np.float32(T_SCALE_MS))
         qt, lead_c = torch.from_numpy(q), torch.from_numpy(g.coarse.cluster[leads])
-        ts = []
-        for m, h in zip(self.members, enc.h, strict=True):
-            d = m.refiner(h, lead_c, qt, b).numpy()
-            corr = np.asarray(enc.interp @ d.T).T
-            ts.append(float(m.refiner.k) * b_fine + 0.1 * m.refiner.t_scale_ms * corr)
-        t_all = np.stack(ts)  # (M, B, n_points)
+        # every member's correction mapped to the mesh in one sparse product
+        d = np.concatenate(
+            [
+                0.1 * m.refiner.t_scale_ms * m.refiner(h, lead_c, qt, b).numpy()
+                for m, h in zip(self.members, enc.h, strict=True)
+            ]
+        )  # (M B, n_coarse)
+        corr = np.asarray(enc.interp @ d.T).T.reshape(len(self.members), len(leads), -1)
+        k = np.array([float(m.refiner.k) for m in self.members])
+        t_all = k[:, None, None] * b_fine + corr  # (M, B, n_points)
         t_all[..., ~g.live] = np.nan  # scar does not activate
         mean_maps = t_all.mean(axis=0)
         qrs = np.array([pseudo_ecg_binned(g.lead_rows, t).qrs_ms for t in mean_maps])
