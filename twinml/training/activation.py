@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from simulators.errors import DataError
 from twinml.models.activation_gnn import ActivationGNN
 from twinml.provenance import atomic_write, atomic_write_json, sha256_file
+from twinml.training.runs import cpu_trainer, fit, mlflow_logger
 
 logger = logging.getLogger(__name__)
 
@@ -159,8 +159,6 @@ def train_activation_model(
     metrics : dict
         Final training and validation figures.
     """
-    from lightning.pytorch.loggers import MLFlowLogger
-
     # seeded split and model
     L.seed_everything(config.seed, workers=True, verbose=False)
     rng = np.random.default_rng(config.seed)
@@ -187,40 +185,20 @@ def train_activation_model(
     module = ActivationModule(model, graph, config)
 
     # MLflow on SQLite, artifacts next to the database
-    tracking_db = Path(tracking_db).resolve()
-    tracking_db.parent.mkdir(parents=True, exist_ok=True)
-    mlf = MLFlowLogger(
-        experiment_name="twinml-activation",
-        tracking_uri=f"sqlite:///{tracking_db}",
-        artifact_location=(tracking_db.parent / "artifacts").as_uri(),
-    )
+    mlf = mlflow_logger("twinml-activation", tracking_db)
     mlf.log_hyperparams({**config.as_dict(), **_flatten(run_params)})
     torch.use_deterministic_algorithms(True, warn_only=True)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", ".*sparse.*")
-        warnings.filterwarnings("ignore", ".*LeafSpec.*")
-        trainer = L.Trainer(
-            max_epochs=config.epochs,
-            accelerator="cpu",
-            devices=1,
-            deterministic=True,
-            logger=mlf,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            log_every_n_steps=1,
-            num_sanity_val_steps=0,
-            callbacks=[_Progress()],
-            check_val_every_n_epoch=max(1, config.epochs // 10),
-        )
-        trainer.fit(module, train_dl, val_dl)
+    trainer = cpu_trainer(
+        config.epochs,
+        mlf,
+        num_sanity_val_steps=0,
+        callbacks=[_Progress()],
+        check_val_every_n_epoch=max(1, config.epochs // 10),
+    )
+    metrics = fit(trainer, module, train_dl, val_dl)
 
     # checkpoint: plain state dict plus the constructor arguments
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     ckpt = {"state_dict": model.state_dict(), "init": model_init_args(model, config, q)}
-    if trainer.interrupted:
-        raise KeyboardInterrupt("training interrupted; no checkpoint written")
     save_checkpoint(checkpoint_path, ckpt)
     mlf.experiment.log_artifact(mlf.run_id, str(checkpoint_path))
     mlf.finalize("success")
@@ -246,9 +224,14 @@ def load_activation_model(path: Path) -> ActivationGNN:
     The checkpoint's SHA-256 must match the digest written beside it at
     training time, and every weight must be finite; otherwise `DataError`.
     """
-    path = Path(path)
-    ckpt = read_checkpoint(path)
-    model = ActivationGNN(**ckpt["init"])
+    return load_weights(path, ActivationGNN)
+
+
+def load_weights(path: Path, cls: type[torch.nn.Module]) -> torch.nn.Module:
+    """Rebuild a `cls` model from its checkpoint (`read_checkpoint`: digest
+    checked, weights only); `DataError` when a weight is not finite."""
+    ckpt = read_checkpoint(Path(path))
+    model = cls(**ckpt["init"])
     model.load_state_dict(ckpt["state_dict"])
     bad = [k for k, v in model.state_dict().items() if not torch.isfinite(v).all()]
     if bad:

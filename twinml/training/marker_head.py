@@ -21,7 +21,8 @@ import torch
 
 from simulators.errors import DataError
 from twinml.models.marker_head import MarkerHead
-from twinml.training.activation import _flatten, read_checkpoint, save_checkpoint
+from twinml.training.activation import _flatten, load_weights, save_checkpoint
+from twinml.training.runs import cpu_trainer, fit, mlflow_logger
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +100,6 @@ def fit_marker_heads(
     -------
     list of Path
     """
-    from lightning.pytorch.loggers import MLFlowLogger
-
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y, dtype=np.float32)
     if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or len(x) < 2:
@@ -127,8 +126,6 @@ def fit_marker_heads(
     }
     data = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
 
-    tracking_db = Path(tracking_db).resolve()
-    tracking_db.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     for member in range(config.n_members):
         seed = config.seed + member
@@ -142,11 +139,7 @@ def fit_marker_heads(
         model = MarkerHead(**init)
         for name, value in buffers.items():
             getattr(model, name).copy_(torch.from_numpy(value.astype(np.float32)))
-        mlf = MLFlowLogger(
-            experiment_name="twinml-population-markers",
-            tracking_uri=f"sqlite:///{tracking_db}",
-            artifact_location=(tracking_db.parent / "artifacts").as_uri(),
-        )
+        mlf = mlflow_logger("twinml-population-markers", tracking_db)
         mlf.log_hyperparams(
             {**config.as_dict(), "member": member, **_flatten(run_params)}
         )
@@ -156,28 +149,9 @@ def fit_marker_heads(
             shuffle=True,
             generator=torch.Generator().manual_seed(seed),
         )
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", ".*does not have many workers.*")
-            warnings.filterwarnings("ignore", ".*LeafSpec.*")
-            trainer = L.Trainer(
-                max_epochs=config.epochs,
-                accelerator="cpu",
-                devices=1,
-                deterministic=True,
-                logger=mlf,
-                enable_checkpointing=False,
-                enable_progress_bar=False,
-                enable_model_summary=False,
-                log_every_n_steps=1,
-            )
-            trainer.fit(MarkerModule(model, config), loader)
-        if trainer.interrupted:
-            raise KeyboardInterrupt("training interrupted; no checkpoint written")
-        logger.info(
-            "marker head %d: %s",
-            member,
-            {k: float(v) for k, v in trainer.callback_metrics.items()},
-        )
+        module = MarkerModule(model, config)
+        metrics = fit(cpu_trainer(config.epochs, mlf), module, loader)
+        logger.info("marker head %d: %s", member, metrics)
         path = Path(out_dir) / f"marker_{member}.pt"
         save_checkpoint(path, {"state_dict": model.state_dict(), "init": init})
         mlf.experiment.log_artifact(mlf.run_id, str(path))
@@ -189,10 +163,4 @@ def fit_marker_heads(
 def load_marker_head(path: Path) -> MarkerHead:
     """Rebuild one marker head from its checkpoint (digest checked, weights
     only)."""
-    ckpt = read_checkpoint(Path(path))
-    model = MarkerHead(**ckpt["init"])
-    model.load_state_dict(ckpt["state_dict"])
-    bad = [k for k, v in model.state_dict().items() if not torch.isfinite(v).all()]
-    if bad:
-        raise DataError(f"{path} holds non-finite weights in {bad[:3]}: retrain")
-    return model.eval()
+    return load_weights(path, MarkerHead)

@@ -27,7 +27,8 @@ from simulators.errors import DataError
 from twinml.data.features import T_SCALE_MS
 from twinml.data.population import N_BINS, Example
 from twinml.models.population import PopulationGNN
-from twinml.training.activation import _flatten, read_checkpoint, save_checkpoint
+from twinml.training.activation import _flatten, load_weights, save_checkpoint
+from twinml.training.runs import cpu_trainer, fit, mlflow_logger
 
 logger = logging.getLogger(__name__)
 
@@ -258,8 +259,6 @@ def train_ensemble(
     list of Path
         The members' checkpoints.
     """
-    from lightning.pytorch.loggers import MLFlowLogger
-
     if not train:
         raise DataError("no training examples: run the response sweep first")
     items = [tensors(group) for group in by_twin(train)]
@@ -281,8 +280,6 @@ def train_ensemble(
     std = np.where(np.isfinite(std) & (std > 1e-6), std, 1.0)
     mean = np.where(np.isfinite(mean), mean, 0.0)
 
-    tracking_db = Path(tracking_db).resolve()
-    tracking_db.parent.mkdir(parents=True, exist_ok=True)
     out_dir = Path(out_dir)
     paths = []
     for member in range(config.n_members) if members is None else members:
@@ -294,39 +291,22 @@ def train_ensemble(
         model.target_mean.copy_(torch.from_numpy(mean.astype(np.float32)))
         model.target_std.copy_(torch.from_numpy(std.astype(np.float32)))
         module = PopulationModule(model, config)
-        mlf = MLFlowLogger(
-            experiment_name="twinml-population",
-            tracking_uri=f"sqlite:///{tracking_db}",
-            artifact_location=(tracking_db.parent / "artifacts").as_uri(),
-        )
+        mlf = mlflow_logger("twinml-population", tracking_db)
         mlf.log_hyperparams(
             {**config.as_dict(), "member": member, **_flatten(run_params)}
         )
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", ".*does not have many workers.*")
-            warnings.filterwarnings("ignore", ".*LeafSpec.*")
-            warnings.filterwarnings("ignore", ".*val_dataloader.*")
-            trainer = L.Trainer(
-                max_epochs=config.epochs,
-                accelerator="cpu",
-                devices=1,
-                deterministic=True,
-                logger=mlf,
-                enable_checkpointing=False,
-                enable_progress_bar=False,
-                enable_model_summary=False,
-                num_sanity_val_steps=0,
-                log_every_n_steps=1,
-                check_val_every_n_epoch=max(1, config.epochs // 5),
-            )
-            trainer.fit(
-                module,
-                _loader(items, True, seed),
-                _loader(val_items, False, seed) if val_items else None,
-            )
-        if trainer.interrupted:
-            raise KeyboardInterrupt("training interrupted; no checkpoint written")
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        trainer = cpu_trainer(
+            config.epochs,
+            mlf,
+            num_sanity_val_steps=0,
+            check_val_every_n_epoch=max(1, config.epochs // 5),
+        )
+        metrics = fit(
+            trainer,
+            module,
+            _loader(items, True, seed),
+            _loader(val_items, False, seed) if val_items else None,
+        )
         logger.info("member %d: %s", member, metrics)
         path = out_dir / f"member_{member}.pt"
         save_checkpoint(
@@ -357,10 +337,4 @@ def _init_args(model: PopulationGNN, config: PopulationConfig) -> dict:
 
 def load_member(path: Path) -> PopulationGNN:
     """Rebuild one member from its checkpoint (digest checked, weights only)."""
-    ckpt = read_checkpoint(Path(path))
-    model = PopulationGNN(**ckpt["init"])
-    model.load_state_dict(ckpt["state_dict"])
-    bad = [k for k, v in model.state_dict().items() if not torch.isfinite(v).all()]
-    if bad:
-        raise DataError(f"{path} holds non-finite weights in {bad[:3]}: retrain")
-    return model.eval()
+    return load_weights(path, PopulationGNN)
