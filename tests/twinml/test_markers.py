@@ -5,18 +5,13 @@ the inputs a query builds (`lbbb_baseline` on the twin) equal those that
 training reads from the sweep's stored reference results.
 """
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
 
 from simulators.ep.protocols import PacingPlan, TissueParams
 from simulators.ep.scar import Scar
-from simulators.ep.ventricles import Ventricles
 from simulators.errors import DataError
-from simulators.hearts import mesh_fibres, with_coordinates
-from simulators.mesh.biv import biv_ellipsoid
 from twinml.data import population as pop
 from twinml.data.markers import MARKER_INPUTS, TwinMarkers, lbbb_baseline
 from twinml.data.response_sweep import (
@@ -38,11 +33,8 @@ from twinml.training.population import (
 
 
 @pytest.fixture(scope="module")
-def heart():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        mesh = with_coordinates(biv_ellipsoid(h_mm=4.0))
-    return Ventricles(mesh, mesh_fibres(mesh, 60.0, -60.0))
+def heart(coarse_heart):
+    return coarse_heart
 
 
 @pytest.fixture(scope="module")

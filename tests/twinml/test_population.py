@@ -6,7 +6,6 @@ response targets other than QRS are missing and the loss skips them.
 """
 
 import dataclasses
-import warnings
 
 import numpy as np
 import pytest
@@ -16,8 +15,6 @@ from simulators.ep.graph_paths import graph_activation
 from simulators.ep.protocols import PacingPlan, TissueParams
 from simulators.ep.ventricles import Ventricles
 from simulators.errors import DataError
-from simulators.hearts import mesh_fibres, with_coordinates
-from simulators.mesh.biv import biv_ellipsoid
 from twinml.data import population as pop
 from twinml.data.lead_paths import lead_paths
 from twinml.data.response_sweep import ResponseSettings, simulate_sample
@@ -33,11 +30,8 @@ from twinml.training.population import (
 
 
 @pytest.fixture(scope="module")
-def heart():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        mesh = with_coordinates(biv_ellipsoid(h_mm=4.0))
-    return Ventricles(mesh, mesh_fibres(mesh, 60.0, -60.0))
+def heart(coarse_heart):
+    return coarse_heart
 
 
 @pytest.fixture(scope="module")
