@@ -65,7 +65,12 @@ def whatif(
         typer.echo(
             "twinml: warning: outside the model's training domain: "
             + "; ".join(issues)
-            + ("" if strict else " (answers are extrapolated; --strict refuses)"),
+            + (
+                ""
+                if strict
+                else " (answers lie outside what the model was trained "
+                "and tested on; --strict refuses)"
+            ),
             err=True,
         )
         if strict:

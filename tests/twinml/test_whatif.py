@@ -221,12 +221,25 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
         assert r.exit_code == 1 and f"{key} = " in r.stderr
     # marker heads need a blend weight 0..1 per target
     for blend, needle in (
-        (None, "blend = None"),
+        (None, "no 'blend' entry"),
         ({**cal["blend"], "d_lvesv_pct": 1.5}, "blend.d_lvesv_pct = 1.5"),
     ):
         (damaged / "calibration.json").write_text(json.dumps({**cal, "blend": blend}))
         r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)
         assert r.exit_code == 1 and needle in r.stderr, r.stderr
+        assert "0..1 per target" in r.stderr
+    # a blended model without its marker heads, or with a member's weights in
+    # a marker head's file, is refused, naming the file
+    (damaged / "calibration.json").write_text(json.dumps(cal))
+    (damaged / "marker_1.pt").unlink()
+    r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)
+    assert r.exit_code == 1 and "lacks ['marker_1.pt']" in r.stderr, r.stderr
+    for name in ("marker_1.pt", "marker_1.pt.sha256.json"):
+        shutil.copy(damaged / name.replace("marker", "member"), damaged / name)
+    r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)
+    assert r.exit_code == 1 and "marker_1.pt is not a MarkerHead" in r.stderr
+    for name in ("marker_1.pt", "marker_1.pt.sha256.json"):
+        shutil.copy(model_dir / name, damaged / name)
     # a card whose ranges are reversed or not numbers, or whose derived list
     # is not a list of its range names, is refused, naming the key
     (damaged / "calibration.json").write_text(json.dumps(cal))
@@ -242,6 +255,17 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
         r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)
         assert r.exit_code == 1 and "model_card.json" in r.stderr, r.stderr
         assert needle in r.stderr, r.stderr
+
+
+def test_scar_over_every_source_names_the_twin(twin_dir, model_dir, tmp_path):
+    big = tmp_path / "big"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        params = {"scar_radius_mm": 60.0, "scar_border_mm": 15.0}
+        create_twin(big, twin_dir.parent / "biv4.vtu", params)
+    r = _whatif("--twin", big, "--lv-lead", "aha:5", "--model", model_dir)
+    assert r.exit_code == 2, r.output
+    assert str(big) in r.stderr and "make the scar smaller" in r.stderr
 
 
 # --------------------------------------------------------------- bad meshes

@@ -205,10 +205,18 @@ class PopulationSurrogate:
                 f"{folder} is not a population model: it needs member_*.pt, "
                 f"calibration.json and model_card.json (missing {missing or 'members'})"
             )
-        members = [load_member(p) for p in paths]
-        heads = [load_marker_head(p) for p in sorted(folder.glob("marker_*.pt"))]
         calibration = json.loads((folder / "calibration.json").read_text())
         card = json.loads((folder / "model_card.json").read_text())
+        head_paths = sorted(folder.glob("marker_*.pt"))
+        wanted = [p.name.replace("member_", "marker_") for p in paths]
+        missing_heads = [n for n in wanted if not (folder / n).is_file()]
+        if (head_paths or "blend" in calibration) and missing_heads:
+            raise DataError(
+                f"{folder} blends marker heads but lacks {missing_heads} (one "
+                "marker_<k>.pt per member_<k>.pt); reinstall or retrain the model"
+            )
+        members = [load_member(p) for p in paths]
+        heads = [load_marker_head(folder / n) for n in wanted] if head_paths else []
         return cls(members, calibration, card, heads)
 
     # ------------------------------------------------------------- queries

@@ -72,6 +72,9 @@ TRAINING_FIXED: dict[str, float | str] = {
     "baseline": "lbbb",
     "rv_lead": "rv-apex",
 }
+#: Of those, the settings no part of the emulator reads: a twin's other
+#: value gets the answer for the training value.
+NOT_READ = ("heart_rate_bpm", "av_delay_ms", "baseline", "rv_lead")
 #: Physical limits of the reported quantities (intervals are clipped to them).
 PHYSICAL_LIMITS = {
     "ef_crt_acute_pct": (0.0, 100.0),
@@ -150,9 +153,13 @@ def load_surrogate(folder: str | Path | None = None) -> PopulationSurrogate:
         raise DataError(
             f"{folder}: model_card.json {bad_card}; reinstall or retrain the model"
         )
+    blend = _bad_blend(sur.calibration.get("blend")) if sur.marker_heads else []
+    if blend:
+        raise DataError(
+            f"{folder}: calibration.json holds {blend}; the blend needs one weight "
+            "in 0..1 per target: recalibrate the model"
+        )
     bad = _bad_calibration(sur.calibration)
-    if sur.marker_heads:
-        bad += _bad_blend(sur.calibration.get("blend"))
     if bad:
         raise DataError(
             f"{folder}: calibration.json holds {bad}; interval factors and spreads "
@@ -212,11 +219,16 @@ def _bad_calibration(cal: dict) -> list[str]:
 def _bad_blend(blend: object) -> list[str]:
     """Blend weights that are missing or outside 0..1 (a model with marker
     heads needs one per target)."""
+    if blend is None:
+        return ["no 'blend' entry"]
     if not isinstance(blend, dict):
-        return [f"blend = {blend!r:.20} (an object of weights 0..1 per target)"]
+        return [f"blend = {str(blend)[:20]!r}, not an object"]
     bad = []
     for k in TARGETS:
-        v = blend.get(k)
+        if k not in blend:
+            bad.append(f"no blend.{k}")
+            continue
+        v = blend[k]
         if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
             bad.append(f"blend.{k} = {v!r:.20}")
     return bad
@@ -254,25 +266,34 @@ def prepare(
     t0 = time.perf_counter()
     p = twin.parameters
     scar = twin.scar_cells(heart)
-    graph = twin_graph(
-        heart,
-        twin.tissue(),
-        scar,
-        p["contractility"],
-        p["stiffness"],
-        spacing,
-    )
-    _check_finite(graph)
-    t1 = time.perf_counter()
-
-    # the twin's LBBB markers (one reference Eikonal solve and pseudo-ECG)
-    # for the marker heads
-    markers = None
-    if sur.marker_heads:
-        qrs_ms, t_lbbb = lbbb_baseline(heart, twin.tissue(), scar)
-        markers = TwinMarkers.from_reference(
-            heart, graph.globals_, twin.scar, qrs_ms, t_lbbb
+    try:
+        graph = twin_graph(
+            heart,
+            twin.tissue(),
+            scar,
+            p["contractility"],
+            p["stiffness"],
+            spacing,
         )
+        _check_finite(graph)
+        t1 = time.perf_counter()
+
+        # the twin's LBBB markers (one reference Eikonal solve and
+        # pseudo-ECG) for the marker heads
+        markers = None
+        if sur.marker_heads:
+            qrs_ms, t_lbbb = lbbb_baseline(heart, twin.tissue(), scar)
+            markers = TwinMarkers.from_reference(
+                heart, graph.globals_, twin.scar, qrs_ms, t_lbbb
+            )
+    except SiteError as err:
+        if "inside the scar" not in str(err):
+            raise
+        raise SiteError(
+            f"twin {twin.folder}: its scar {twin.scar} covers every pacing "
+            f"source ({err}); make the scar smaller or move it (scar_radius_mm, "
+            "scar_apicobasal, scar_rotational_deg) with `twinml twin new`"
+        ) from None
     t2 = time.perf_counter()
     enc = sur.encode(graph, markers)
     t3 = time.perf_counter()
@@ -577,9 +598,19 @@ def domain_issues(
     for name, fixed in TRAINING_FIXED.items():
         if name in ranges or flat.get(name) is None:
             continue
-        if isinstance(fixed, str) and flat[name] != fixed:
+        differs = (
+            flat[name] != fixed
+            if isinstance(fixed, str)
+            else not np.isclose(flat[name], fixed)
+        )
+        if differs and name in NOT_READ:
+            issues.append(
+                f"{name} = {flat[name]}: the model does not read it and answers "
+                f"for {fixed}, its training value"
+            )
+        elif isinstance(fixed, str) and differs:
             issues.append(f"{name} = {flat[name]} but the model knows only {fixed}")
-        elif not isinstance(fixed, str) and not np.isclose(flat[name], fixed):
+        elif differs:
             issues.append(
                 f"{name} = {flat[name]:.4g} outside the training range "
                 f"[{fixed:.4g}, {fixed:.4g}]"

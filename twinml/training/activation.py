@@ -230,9 +230,15 @@ def load_activation_model(path: Path) -> ActivationGNN:
 def load_weights(path: Path, cls: type[torch.nn.Module]) -> torch.nn.Module:
     """Rebuild a `cls` model from its checkpoint (`read_checkpoint`: digest
     checked, weights only); `DataError` when a weight is not finite."""
-    ckpt = read_checkpoint(Path(path))
-    model = cls(**ckpt["init"])
-    model.load_state_dict(ckpt["state_dict"])
+    try:
+        ckpt = read_checkpoint(Path(path))
+        model = cls(**ckpt["init"])
+        model.load_state_dict(ckpt["state_dict"])
+    except (RuntimeError, TypeError, KeyError, ValueError, OSError) as err:
+        raise DataError(
+            f"{path} is not a {cls.__name__} checkpoint ({str(err)[:120]}); "
+            "reinstall or retrain the model"
+        ) from None
     bad = [k for k, v in model.state_dict().items() if not torch.isfinite(v).all()]
     if bad:
         raise DataError(f"{path} holds non-finite weights in {bad[:3]}: retrain")
