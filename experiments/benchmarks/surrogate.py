@@ -143,7 +143,7 @@ def measure(model: Path | None, n_queries: int, n_sites: int) -> dict[str, Any]:
         )
         markers = None
         if sur.marker_heads:
-            qrs_ms, t_lbbb = lbbb_baseline(heart, tissue)
+            qrs_ms, t_lbbb = lbbb_baseline(heart, tissue, lead_rows=g.lead_rows)
             markers = TwinMarkers.from_reference(
                 heart, g.globals_, None, qrs_ms, t_lbbb
             )

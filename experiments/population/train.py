@@ -42,6 +42,7 @@ from twinml.query.population import (
     blend_weights,
     calibration_factor,
     member_tat_ms,
+    response_moments,
 )
 from twinml.query.whatif import shape_descriptors
 from twinml.training.marker_head import MarkerConfig, fit_marker_heads, load_marker_head
@@ -192,6 +193,8 @@ def calibrate(members, exs: list[Example], train: list[Example], heads=()) -> di
     the split, clipped to 0..1; the interval factors (split conformal) are
     then fitted on the mixture's mean and spread (`response_moments`).
     """
+    import torch
+
     from twinml.query.population import SPREAD_FLOOR
 
     neutral = {
@@ -204,8 +207,7 @@ def calibrate(members, exs: list[Example], train: list[Example], heads=()) -> di
     sur = PopulationSurrogate(members, neutral, {"ranges": {}})
     std = np.nanstd(np.stack([e.targets for e in train]), axis=0)
     k_qrs = TARGETS.index("qrs_crt_ms")
-    heads_sur = PopulationSurrogate(members, neutral, {"ranges": {}}, heads)
-    t_err, t_sd, q_err, q_sd, gnn, mark = [], [], [], [], [], []
+    t_err, t_sd, q_err, q_sd, gnn = [], [], [], [], []
     for ex in exs:
         enc = sur.encode(ex.graph, ex.markers)
         t_all, r_all, qrs = sur.member_outputs(enc, [ex.lead_node], ex.vv_delay_ms)
@@ -214,8 +216,6 @@ def calibrate(members, exs: list[Example], train: list[Example], heads=()) -> di
         t_err.append(ex.t_ms[live] - mean[live])
         t_sd.append(sd[live])
         gnn.append(r_all[:, 0])
-        if heads:
-            mark.append(heads_sur.marker_outputs(enc, [ex.lead_node], ex.vv_delay_ms))
         q_err.append(ex.targets[k_qrs] - qrs[0])
         q_sd.append(member_tat_ms(t_all).std(0)[0])
     t_err, t_sd = np.concatenate(t_err), np.concatenate(t_sd)
@@ -226,13 +226,13 @@ def calibrate(members, exs: list[Example], train: list[Example], heads=()) -> di
     r_all = np.stack(gnn, axis=1)  # (M, n, T)
     w = np.ones(len(TARGETS))
     if heads:
-        mark = np.concatenate(mark, axis=1)  # (M, n, T)
+        with torch.no_grad():
+            x = torch.from_numpy(marker_arrays(exs)[0])
+            mark = np.stack([head(x).numpy() for head in heads])  # (M, n, T)
         w = blend_weights(y, r_all.mean(0), mark.mean(0))
         r_all = np.concatenate([r_all, mark])
     blend = dict(zip(TARGETS, w.tolist(), strict=True))
-    mean, spread = PopulationSurrogate(
-        members, {**neutral, "blend": blend}, {}, heads
-    ).response_moments(r_all)
+    mean, spread = response_moments(r_all, len(members), w)
     r_err = y - mean
     r_sd = np.maximum(spread, SPREAD_FLOOR * std)
     q_sd = np.maximum(np.array(q_sd), SPREAD_FLOOR * std[k_qrs])

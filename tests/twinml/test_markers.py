@@ -21,7 +21,11 @@ from twinml.data.response_sweep import (
     ResponseSettings,
     simulate_sample,
 )
-from twinml.query.population import PopulationSurrogate, blend_weights
+from twinml.query.population import (
+    PopulationSurrogate,
+    blend_weights,
+    response_moments,
+)
 from twinml.training.marker_head import (
     MarkerConfig,
     fit_marker_heads,
@@ -59,8 +63,12 @@ def test_query_inputs_equal_the_sweeps_stored_ones(heart, graph):
     stored = TwinMarkers.from_reference(
         heart, graph.globals_, None, sc["qrs_lbbb_ms"], r["arrays"]["t_lbbb_ms"]
     )
+    # (the query passes the graph's lead field rather than the heart's own)
     live = TwinMarkers.from_reference(
-        heart, graph.globals_, None, *lbbb_baseline(heart, TissueParams())
+        heart,
+        graph.globals_,
+        None,
+        *lbbb_baseline(heart, TissueParams(), lead_rows=graph.lead_rows),
     )
     lead = sc["lv_lead_node"]
     a, b = stored.rows([lead], 20.0), live.rows([lead], 20.0)
@@ -210,3 +218,19 @@ def test_surrogate_blends_gnn_and_marker_heads(heart, graph, tmp_path):
     np.testing.assert_allclose(p.response["d_lvesv_pct"], mean[:, 4], atol=1e-6)
     with pytest.raises(DataError, match="1 marker heads for 2 members"):
         PopulationSurrogate(members, cal, {}, heads[:1])
+
+
+def test_mixture_moments_are_those_of_the_weighted_pool():
+    # every GNN head weighs w / M, every marker head (1 - w) / M: the
+    # mixture's mean and variance are the pool's first two moments
+    rng = np.random.default_rng(0)
+    g, m = rng.normal(size=(3, 4, 2)), rng.normal(1.0, 2.0, size=(3, 4, 2))
+    w = np.array([0.3, 0.8])
+    mean, sd = response_moments(np.concatenate([g, m]), 3, w)
+    first = w * g.mean(0) + (1 - w) * m.mean(0)
+    second = w * (g**2).mean(0) + (1 - w) * (m**2).mean(0)
+    np.testing.assert_allclose(mean, first, rtol=1e-12)
+    np.testing.assert_allclose(sd**2, second - first**2, rtol=1e-12)
+    # GNN heads alone: their mean and SD, no weight needed
+    mean, sd = response_moments(g, 3)
+    np.testing.assert_allclose(sd, g.std(0), rtol=1e-12)

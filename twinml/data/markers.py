@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulators.ep.ecg import pseudo_ecg
 from simulators.ep.markers import activation_markers
 from simulators.ep.protocols import PacingPlan
 from simulators.errors import DataError
@@ -189,12 +190,23 @@ class TwinMarkers:
         return np.hstack([twin, query]).astype(np.float32)
 
 
-def lbbb_baseline(heart, tissue, scar=None) -> tuple[float, np.ndarray]:
+def lbbb_baseline(
+    heart, tissue, scar=None, lead_rows: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
     """The twin's LBBB activation and QRS by the reference pipeline.
 
     One Eikonal solve and one pseudo-ECG (about 1 s on a 50,000-node
     heart), once per twin: the same as the response sweep's LBBB step
     (`twinml.data.response_sweep.simulate_sample`).
+
+    Parameters
+    ----------
+    heart : Ventricles
+    tissue : TissueParams
+    scar : ScarRegion, optional
+    lead_rows : ndarray of shape (9, n_points), optional
+        The heart's ECG lead field where the caller has it already
+        (`TwinGraph.lead_rows`); otherwise the heart computes its own.
 
     Returns
     -------
@@ -207,4 +219,5 @@ def lbbb_baseline(heart, tissue, scar=None) -> tuple[float, np.ndarray]:
             # nodes locked inside the scar never activate: expected, not news
             warnings.filterwarnings("ignore", ".*cannot be reached.*", RuntimeWarning)
         act = heart.activate(PacingPlan("lbbb"), tissue, scar)
-    return float(heart.ecg(act).qrs_ms), act.t_ms
+    ecg = heart.ecg(act) if lead_rows is None else pseudo_ecg(lead_rows, act.t_ms)
+    return float(ecg.qrs_ms), act.t_ms

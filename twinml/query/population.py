@@ -157,6 +157,35 @@ def member_tat_ms(t_all: np.ndarray) -> np.ndarray:
     return np.fmax.reduce(t_all, axis=-1) - np.fmin.reduce(t_all, axis=-1)
 
 
+def response_moments(
+    r_all: np.ndarray, n_members: int, w: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and spread (SD) of each response over the heads, (B, n_targets).
+
+    GNN heads alone: their mean and SD. With marker heads: the mixture of
+    the two families with the weight ``w`` of the GNN heads, whose variance
+    ``w var(g) + (1 - w) var(m) + w (1 - w) (g - m)^2`` grows where the two
+    families disagree (on hearts unlike the training ones).
+
+    Parameters
+    ----------
+    r_all : ndarray of shape (M, B, n_targets) or (2 M, B, n_targets)
+        `PopulationSurrogate.member_outputs`'s responses: the GNN heads,
+        then the marker heads.
+    n_members : int
+        M, the number of GNN heads.
+    w : ndarray of shape (n_targets,), optional
+        Weight of the GNN heads per target, 0..1; needed with marker heads.
+    """
+    if r_all.shape[0] == n_members:
+        return r_all.mean(0), r_all.std(0)
+    g, m = r_all[:n_members], r_all[n_members:]
+    gap = g.mean(0) - m.mean(0)
+    mean = w * g.mean(0) + (1.0 - w) * m.mean(0)
+    var = w * g.var(0) + (1.0 - w) * m.var(0) + w * (1.0 - w) * gap**2
+    return mean, np.sqrt(var)
+
+
 class PopulationSurrogate:
     """Ensemble emulator with calibration and model card.
 
@@ -345,26 +374,12 @@ class PopulationSurrogate:
     def response_moments(self, r_all: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and spread (SD) of each response over the heads, (B, n_targets).
 
-        GNN heads alone: their mean and SD. With marker heads: the mixture
-        of the two families with the ``blend`` weight w of the GNN heads,
-        whose variance ``w var(g) + (1 - w) var(m) + w (1 - w) (g - m)^2``
-        grows where the two families disagree (on hearts unlike the
-        training ones).
-
-        Parameters
-        ----------
-        r_all : ndarray of shape (M, B, n_targets) or (2 M, B, n_targets)
-            `member_outputs`'s responses: the GNN heads, then the marker heads.
+        See `response_moments`; the blend weights are the calibration's.
         """
-        n = len(self.members)
-        if r_all.shape[0] == n:
-            return r_all.mean(0), r_all.std(0)
+        if r_all.shape[0] == len(self.members):
+            return response_moments(r_all, len(self.members))
         w = np.array([self.calibration["blend"][k] for k in TARGETS])
-        g, m = r_all[:n], r_all[n:]
-        gap = g.mean(0) - m.mean(0)
-        mean = w * g.mean(0) + (1.0 - w) * m.mean(0)
-        var = w * g.var(0) + (1.0 - w) * m.var(0) + w * (1.0 - w) * gap**2
-        return mean, np.sqrt(var)
+        return response_moments(r_all, len(self.members), w)
 
     @torch.no_grad()
     def marker_outputs(

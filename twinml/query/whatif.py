@@ -282,17 +282,22 @@ def prepare(
         # pseudo-ECG) for the marker heads
         markers = None
         if sur.marker_heads:
-            qrs_ms, t_lbbb = lbbb_baseline(heart, twin.tissue(), scar)
+            qrs_ms, t_lbbb = lbbb_baseline(heart, twin.tissue(), scar, graph.lead_rows)
             markers = TwinMarkers.from_reference(
                 heart, graph.globals_, twin.scar, qrs_ms, t_lbbb
             )
     except SiteError as err:
-        if "inside the scar" not in str(err):
-            raise
+        # the twin's own pacing sources (no user site is read here)
+        fix = (
+            f"; its scar {twin.scar} may cover them: make it smaller or move it "
+            "(scar_radius_mm, scar_apicobasal, scar_rotational_deg) with "
+            "`twinml twin new`"
+            if twin.scar
+            else ""
+        )
         raise SiteError(
-            f"twin {twin.folder}: its scar {twin.scar} covers every pacing "
-            f"source ({err}); make the scar smaller or move it (scar_radius_mm, "
-            "scar_apicobasal, scar_rotational_deg) with `twinml twin new`"
+            f"twin {twin.folder}: the model's pacing sources cannot be placed "
+            f"({err}){fix}"
         ) from None
     t2 = time.perf_counter()
     enc = sur.encode(graph, markers)
