@@ -34,6 +34,7 @@ from twinml.query.whatif import extreme_intervals
 from twinml.training.marker_head import MarkerConfig, fit_marker_heads
 from twinml.training.population import PopulationConfig, train_ensemble
 from twinml.twins import Twin, create_twin
+from twinml.twins.folder import TwinError
 
 SPACING_MM = 8.0
 REPORTED = ("tat_ms", "qrs_crt_ms", "lvat_ms", "ef_crt_acute_pct", "d_lvesv_pct")
@@ -258,11 +259,18 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
 
 
 def test_scar_over_every_source_names_the_twin(twin_dir, model_dir, tmp_path):
-    big = tmp_path / "big"
-    with warnings.catch_warnings():
+    big, params = tmp_path / "big", {"scar_radius_mm": 60.0, "scar_border_mm": 15.0}
+    # `twin new` refuses it and leaves no folder behind ...
+    with warnings.catch_warnings(), pytest.raises(TwinError, match="covers all"):
         warnings.simplefilter("ignore", UserWarning)
-        params = {"scar_radius_mm": 60.0, "scar_border_mm": 15.0}
         create_twin(big, twin_dir.parent / "biv4.vtu", params)
+    assert not big.exists() and not list(tmp_path.glob(".big.*"))
+    # ... and a twin.json edited by hand afterwards is named by whatif
+    shutil.copytree(twin_dir, big)
+    doc = json.loads((big / "twin.json").read_text())
+    doc["scar"] = {"radius_mm": 60.0, "border_mm": 15.0, "apicobasal": 0.5,
+                   "rotational_deg": 180.0, "transmurality": 1.0}  # fmt: skip
+    (big / "twin.json").write_text(json.dumps(doc))
     r = _whatif("--twin", big, "--lv-lead", "aha:5", "--model", model_dir)
     assert r.exit_code == 2, r.output
     assert str(big) in r.stderr and "make it smaller or move it" in r.stderr

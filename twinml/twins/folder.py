@@ -387,7 +387,9 @@ def create_twin(
         # resolve the leads and the scar on the heart before the twin exists
         twin = Twin.load(tmp)
         heart = twin.ventricles()
-        twin.lv_lead_node(heart), twin.rv_lead_node(heart), twin.scar_cells(heart)
+        twin.lv_lead_node(heart), twin.rv_lead_node(heart)
+        if twin.scar is not None:
+            _check_scar_spares_sources(heart, twin.scar_cells(heart), twin.scar)
         _move_into_place(tmp, folder, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -397,6 +399,26 @@ def create_twin(
     )
     twin.folder = folder
     return twin
+
+
+def _check_scar_spares_sources(heart: Ventricles, scar: Scar, spec: dict) -> None:
+    """Refuse a scar that covers every intrinsic activation source: no
+    sinus or LBBB beat (and no model query) could start on such a heart."""
+    import numpy as np
+
+    from simulators.ep.protocols import PacingPlan
+
+    live = np.zeros(heart.mesh.n_points, dtype=bool)
+    live[heart.mesh.cells[~scar.cells]] = True
+    for protocol in ("sinus", "lbbb"):
+        nodes, _ = heart.sources(PacingPlan(protocol))
+        if not live[nodes].any():
+            raise TwinError(
+                f"the scar (radius {spec['radius_mm']} mm, border "
+                f"{spec['border_mm']} mm) covers all {nodes.size} {protocol} "
+                "activation sources; make scar_radius_mm smaller or move the "
+                "scar (scar_apicobasal, scar_rotational_deg)"
+            )
 
 
 def _twin_doc(tet: TetMesh, spec, path: Path, groups: dict) -> dict[str, Any]:
