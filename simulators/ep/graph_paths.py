@@ -48,11 +48,12 @@ def metric_edge_graph(
 
     # fastest cell per undirected edge
     ij = np.sort(ij.reshape(-1, 2), axis=1)
-    key = ij[:, 0] * len(points) + ij[:, 1]
-    order = np.lexsort((cost.ravel(), key))
-    key, first = np.unique(key[order], return_index=True)
-    best = cost.ravel()[order][first]
-    i, j = np.divmod(key, len(points))
+    key = ij[:, 0].astype(np.int64) * len(points) + ij[:, 1]
+    order = np.argsort(key)
+    key = key[order]
+    start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    best = np.minimum.reduceat(cost.ravel()[order], start)
+    i, j = np.divmod(key[start], len(points))
     n = len(points)
     graph = sp.coo_matrix((best, (i, j)), shape=(n, n))
     return (graph + graph.T).tocsr()

@@ -124,8 +124,7 @@ class TetMesh:
         """Unique undirected edges, shape (n_edges, 2), with i < j."""
         pairs = self.cells[:, [0, 0, 0, 1, 1, 2, 1, 2, 3, 2, 3, 3]]
         pairs = pairs.reshape(-1, 2, 6).transpose(0, 2, 1).reshape(-1, 2)
-        pairs = np.sort(pairs, axis=1)
-        return np.unique(pairs, axis=0)
+        return unique_pairs(np.sort(pairs, axis=1), self.n_points)
 
     def surface_nodes(self, name: str) -> np.ndarray:
         """Point ids of the node set ``surface_<name>``."""
@@ -141,3 +140,27 @@ class TetMesh:
             raise FieldError("mesh has no cell field 'region'")
         mask = np.isin(self.cell_data["region"], regions)
         return np.unique(self.cells[mask])
+
+
+def unique_pairs(pairs: np.ndarray, n: int) -> np.ndarray:
+    """The distinct rows of an integer array of pairs, sorted.
+
+    The same as ``np.unique(pairs, axis=0)`` for entries in ``0..n - 1``,
+    several times faster: each pair becomes one int64 key ``i n + j``,
+    which sorts like the row ``(i, j)``.
+
+    Parameters
+    ----------
+    pairs : ndarray of shape (m, 2)
+        Integer pairs, each entry in ``0..n - 1``.
+    n : int
+        Bound on the entries (e.g. the number of nodes).
+
+    Returns
+    -------
+    ndarray of shape (k, 2)
+        The distinct pairs, lexicographically sorted, in `pairs`' dtype.
+    """
+    n = np.int64(max(n, 1))
+    key = np.unique(pairs[:, 0].astype(np.int64) * n + pairs[:, 1])
+    return np.stack([key // n, key % n], axis=1).astype(pairs.dtype)

@@ -72,3 +72,17 @@ def test_bad_sources_are_refused():
     )
     with pytest.raises(SiteError, match="outside"):
         graph_activation(graph, [mesh.n_points], [0.0])
+
+
+def test_a_shared_edge_takes_its_fastest_cell():
+    # two tetrahedra on the face (0, 1, 2); the second conducts 4x faster
+    points = np.array(
+        [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, -1]], dtype=float
+    )
+    cells = np.array([[0, 1, 2, 3], [0, 2, 1, 4]])
+    metric = np.stack([np.eye(3), np.eye(3) / 16.0])
+    graph = metric_edge_graph(points, cells, metric).toarray()
+    # shared edge 0-1 (length 1): 1 / 4 ms; 0-3 only in the slow cell: 1 ms
+    assert graph[0, 1] == graph[1, 0] == pytest.approx(0.25)
+    assert graph[0, 3] == pytest.approx(1.0) and graph[0, 4] == pytest.approx(0.25)
+    assert graph[3, 4] == 0.0  # no cell holds both

@@ -139,3 +139,13 @@ def test_interrupted_write_leaves_no_partial_file(
         assert path.read_bytes() == before
         monkeypatch.undo()
         _assert_same(read_mesh(path), two_tets)
+
+
+def test_unique_pairs_is_the_sorted_distinct_rows():
+    from simulators.mesh.tetmesh import unique_pairs
+
+    rng = np.random.default_rng(0)
+    pairs = rng.integers(0, 40, size=(500, 2)).astype(np.int32)
+    out = unique_pairs(pairs, 40)
+    np.testing.assert_array_equal(out, np.unique(pairs, axis=0))
+    assert out.dtype == np.int32

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from simulators.errors import MeshError
-from simulators.mesh.tetmesh import TetMesh
+from simulators.mesh.tetmesh import TetMesh, unique_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def build_coarse_graph(
     # 3. coarse edges from mesh edges that cross clusters
     a, b = cluster[edges[:, 0]], cluster[edges[:, 1]]
     cross = a != b
-    pairs = np.unique(np.sort(np.stack([a[cross], b[cross]], 1), axis=1), axis=0)
+    pairs = unique_pairs(np.sort(np.stack([a[cross], b[cross]], 1), axis=1), len(rep))
     edge_index = np.concatenate([pairs.T, pairs.T[::-1]], axis=1)
 
     # 4. interpolation back to the mesh
