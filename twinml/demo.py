@@ -34,13 +34,13 @@ from twinml.data.coarse import build_coarse_graph
 from twinml.data.dataset import ActivationDataset
 from twinml.data.features import heart_features, query_features
 from twinml.data.sweep import SweepConfig, run_sweep, sample_sweep
+from twinml.models.checkpoints import sparse_tensor
 from twinml.provenance import environment_info, sha256_json
 from twinml.query.surrogate import ActivationSurrogate
 from twinml.training.activation import (
     GraphTensors,
     TrainConfig,
     load_activation_model,
-    sparse_tensor,
     train_activation_model,
 )
 from twinml.viz.activation import render_activation_maps

@@ -46,13 +46,19 @@ def barycentric_gradients(points: np.ndarray, cells: np.ndarray) -> np.ndarray:
     ndarray of shape (n_cells, 4, 3)
         ``grad[c, k]`` is the constant gradient of the hat function of local
         vertex k in cell c, 1/mm. With E the edge matrix whose rows are
-        p_k - p_0 (k = 1, 2, 3), the gradients of l_1..l_3 are the columns
-        of E^-1 and grad l_0 = -(grad l_1 + grad l_2 + grad l_3).
+        e_k = p_k - p_0 (k = 1, 2, 3), the gradients of l_1..l_3 are the
+        columns of E^-1, by cofactors ``(e_2 x e_3, e_3 x e_1, e_1 x e_2) /
+        det E`` (several times faster than a batched inverse), and
+        grad l_0 = -(grad l_1 + grad l_2 + grad l_3).
     """
     p = points[cells]
-    inv = np.linalg.inv(p[:, 1:] - p[:, :1])
+    e1, e2, e3 = (p[:, k] - p[:, 0] for k in (1, 2, 3))
     grad = np.empty((len(cells), 4, 3))
-    grad[:, 1:] = inv.transpose(0, 2, 1)
+    grad[:, 1] = np.cross(e2, e3)
+    grad[:, 2] = np.cross(e3, e1)
+    grad[:, 3] = np.cross(e1, e2)
+    det = np.einsum("ci,ci->c", e1, grad[:, 1])
+    grad[:, 1:] /= det[:, None, None]
     grad[:, 0] = -grad[:, 1:].sum(axis=1)
     return grad
 

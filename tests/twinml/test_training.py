@@ -3,11 +3,11 @@
 import numpy as np
 import torch
 
+from twinml.models.checkpoints import sparse_tensor
 from twinml.training.activation import (
     GraphTensors,
     TrainConfig,
     load_activation_model,
-    sparse_tensor,
     train_activation_model,
 )
 

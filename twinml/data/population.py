@@ -65,6 +65,7 @@ __all__ = [
     "N_BINS",
     "TwinGraph",
     "coarse_baseline",
+    "pool_matrix",
     "twin_globals",
     "twin_graph",
 ]
@@ -138,6 +139,14 @@ class TwinGraph:
         Dijkstra rows memoised (`TravelRows`)."""
         graph = coarse_travel_graph(self.features, self.tissue, self.n_coarse)
         return TravelRows(graph)
+
+
+def pool_matrix(bins: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
+    """Bin-mean matrix of shape (n_nodes, n_bins); empty bins are zero columns."""
+    pool = np.zeros((len(bins), n_bins), dtype=np.float32)
+    pool[np.arange(len(bins)), bins] = 1.0
+    count = pool.sum(axis=0)
+    return pool / np.maximum(count, 1.0)
 
 
 def twin_graph(

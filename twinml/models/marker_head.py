@@ -13,10 +13,14 @@ the training set), so `forward` takes and returns values in their units.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
-__all__ = ["MarkerHead"]
+from twinml.models.checkpoints import load_weights
+
+__all__ = ["MarkerHead", "load_marker_head"]
 
 
 class MarkerHead(nn.Module):
@@ -62,3 +66,9 @@ class MarkerHead(nn.Module):
             Marker inputs in their units (`TwinMarkers.rows`).
         """
         return self.standardised(x) * self.target_std + self.target_mean
+
+
+def load_marker_head(path: str | Path) -> MarkerHead:
+    """Rebuild one marker head from its checkpoint (digest checked, weights
+    only)."""
+    return load_weights(path, MarkerHead)

@@ -35,13 +35,15 @@ layer, so a few layers suffice.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from twinml.models.activation_gnn import ActivationGNN, mlp
+from twinml.models.checkpoints import load_weights
 
-__all__ = ["PopulationGNN", "Refiner"]
+__all__ = ["PopulationGNN", "Refiner", "load_member"]
 
 #: Channel of the node features holding the LBBB shortest-path time (see
 #: `twinml.data.population.twin_graph`).
@@ -237,3 +239,8 @@ class PopulationGNN(nn.Module):
             ],
             dim=1,
         )
+
+
+def load_member(path: str | Path) -> PopulationGNN:
+    """Rebuild one member from its checkpoint (digest checked, weights only)."""
+    return load_weights(path, PopulationGNN)

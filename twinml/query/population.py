@@ -42,15 +42,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import norm
+from scipy.special import ndtr, ndtri
 
 from simulators.ep.ecg import pseudo_ecg_binned
 from simulators.errors import DataError
 from twinml.data.features import T_SCALE_MS, query_features
 from twinml.data.markers import TwinMarkers
-from twinml.data.population import TARGETS, TwinGraph, coarse_baseline
-from twinml.training.marker_head import load_marker_head
-from twinml.training.population import load_member, pool_matrix
+from twinml.data.population import TARGETS, TwinGraph, coarse_baseline, pool_matrix
+from twinml.models.marker_head import load_marker_head
+from twinml.models.population import load_member
 
 logger = logging.getLogger(__name__)
 
@@ -155,6 +155,13 @@ def member_tat_ms(t_all: np.ndarray) -> np.ndarray:
         Activation times, NaN where a node does not activate (ignored).
     """
     return np.fmax.reduce(t_all, axis=-1) - np.fmin.reduce(t_all, axis=-1)
+
+
+def responder_probability(d_lvesv_pct, half_90):
+    """P(ΔLVESV <= `RESPONDER_PCT`) for a normal error of 90 % half-width
+    `half_90` around the predicted ΔLVESV `d_lvesv_pct` (both %)."""
+    sigma = np.asarray(half_90) / ndtri(0.95)
+    return ndtr((RESPONDER_PCT - np.asarray(d_lvesv_pct)) / sigma)
 
 
 def response_moments(
@@ -418,8 +425,7 @@ class PopulationSurrogate:
         response["tat_ms"] = np.fmax.reduce(t_live, axis=1) - t_first
         t_lv = np.fmax.reduce(t_live[:, lv], axis=1)
         response["lvat_ms"] = t_lv - t_first
-        sigma = half["d_lvesv_pct"] / norm.ppf(0.95)
-        p = norm.cdf((RESPONDER_PCT - response["d_lvesv_pct"]) / sigma)
+        p = responder_probability(response["d_lvesv_pct"], half["d_lvesv_pct"])
         return Prediction(t_mean, t_half, response, half, p)
 
     # --------------------------------------------------------------- domain

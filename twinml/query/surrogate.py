@@ -14,7 +14,7 @@ from simulators.ep.ventricles import TissueParams, Ventricles
 from twinml.data.coarse import CoarseGraph
 from twinml.data.features import HeartFeatures, query_features
 from twinml.models.activation_gnn import ActivationGNN
-from twinml.training.activation import sparse_tensor
+from twinml.models.checkpoints import sparse_tensor
 
 
 class ActivationSurrogate:

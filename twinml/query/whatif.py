@@ -32,16 +32,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
 
 from simulators.errors import DataError, MeshError, ParameterError, SiteError
 from twinml.data.markers import TwinMarkers, lbbb_baseline
 from twinml.data.population import SPACING_MM, TARGETS, TwinGraph, twin_graph
 from twinml.query.population import (
-    RESPONDER_PCT,
     Encoded,
     PopulationSurrogate,
     Prediction,
+    responder_probability,
 )
 
 logger = logging.getLogger(__name__)
@@ -481,10 +480,9 @@ def _rows(p: Prediction, live: np.ndarray, lv: np.ndarray) -> list[dict[str, Any
         bounds[k] = tuple(np.clip(v, a, b) for v in bounds[k])
 
     # responder probability with ΔLVESV's mean at the ends of its interval
-    sigma = half["d_lvesv_pct"] / norm.ppf(0.95)
     d_lo, d_hi = bounds["d_lvesv_pct"]
-    p_lo = norm.cdf((RESPONDER_PCT - d_hi) / sigma)
-    p_hi = norm.cdf((RESPONDER_PCT - d_lo) / sigma)
+    p_lo = responder_probability(d_hi, half["d_lvesv_pct"])
+    p_hi = responder_probability(d_lo, half["d_lvesv_pct"])
 
     value = {
         k: np.clip(v, *PHYSICAL_LIMITS.get(k, (-np.inf, np.inf)))

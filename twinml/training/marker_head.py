@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from simulators.errors import DataError
-from twinml.models.marker_head import MarkerHead
-from twinml.training.activation import _flatten, load_weights, save_checkpoint
+from twinml.models.checkpoints import save_checkpoint
+from twinml.models.marker_head import MarkerHead, load_marker_head
+from twinml.training.activation import _flatten
 from twinml.training.runs import cpu_trainer, fit, mlflow_logger
 
 logger = logging.getLogger(__name__)
@@ -158,9 +159,3 @@ def fit_marker_heads(
         mlf.finalize("success")
         paths.append(path)
     return paths
-
-
-def load_marker_head(path: Path) -> MarkerHead:
-    """Rebuild one marker head from its checkpoint (digest checked, weights
-    only)."""
-    return load_weights(path, MarkerHead)

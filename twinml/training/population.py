@@ -25,9 +25,10 @@ import torch
 
 from simulators.errors import DataError
 from twinml.data.features import T_SCALE_MS
-from twinml.data.population import N_BINS, Example
-from twinml.models.population import PopulationGNN
-from twinml.training.activation import _flatten, load_weights, save_checkpoint
+from twinml.data.population import N_BINS, Example, pool_matrix
+from twinml.models.checkpoints import save_checkpoint
+from twinml.models.population import PopulationGNN, load_member
+from twinml.training.activation import _flatten
 from twinml.training.runs import cpu_trainer, fit, mlflow_logger
 
 logger = logging.getLogger(__name__)
@@ -78,14 +79,6 @@ class TwinTensors:
     vv: torch.Tensor
     y: torch.Tensor  # coarse reference times, NaN in scar
     r: torch.Tensor  # response targets, NaN when missing
-
-
-def pool_matrix(bins: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:
-    """Bin-mean matrix of shape (n_nodes, n_bins); empty bins are zero columns."""
-    pool = np.zeros((len(bins), n_bins), dtype=np.float32)
-    pool[np.arange(len(bins)), bins] = 1.0
-    count = pool.sum(axis=0)
-    return pool / np.maximum(count, 1.0)
 
 
 def tensors(examples: Example | list[Example]) -> TwinTensors:
@@ -333,8 +326,3 @@ def _init_args(model: PopulationGNN, config: PopulationConfig) -> dict:
         "pooled_dim": config.pooled_dim,
         "head_width": config.head_width,
     }
-
-
-def load_member(path: Path) -> PopulationGNN:
-    """Rebuild one member from its checkpoint (digest checked, weights only)."""
-    return load_weights(path, PopulationGNN)
