@@ -37,11 +37,11 @@ from twinml.data.response_sweep import PIPELINE_VERSION, _scar_of
 from twinml.data.sample_store import SampleStore
 from twinml.data.space import population_space, shape_kwargs
 from twinml.provenance import atomic_write_json, environment_info, sha256_json
+from twinml.query.map_kernels import map_statistics
 from twinml.query.population import (
     PopulationSurrogate,
     blend_weights,
     calibration_factor,
-    member_tat_ms,
     response_moments,
 )
 from twinml.query.whatif import shape_descriptors
@@ -211,13 +211,14 @@ def calibrate(members, exs: list[Example], train: list[Example], heads=()) -> di
     for ex in exs:
         enc = sur.encode(ex.graph, ex.markers)
         t_all, r_all, qrs = sur.member_outputs(enc, [ex.lead_node], ex.vv_delay_ms)
-        mean, sd = t_all.mean(0)[0], t_all.std(0)[0]
-        live = ex.graph.live & np.isfinite(ex.t_ms) & np.isfinite(mean)
-        t_err.append(ex.t_ms[live] - mean[live])
-        t_sd.append(sd[live])
+        g = ex.graph
+        mean, sd, _, member_tat = map_statistics(t_all, g.live, g.lv_mask)
+        live = g.live & np.isfinite(ex.t_ms) & np.isfinite(mean[0])
+        t_err.append(ex.t_ms[live] - mean[0, live])
+        t_sd.append(sd[0, live])
         gnn.append(r_all[:, 0])
         q_err.append(ex.targets[k_qrs] - qrs[0])
-        q_sd.append(member_tat_ms(t_all).std(0)[0])
+        q_sd.append(member_tat.std(0)[0])
     t_err, t_sd = np.concatenate(t_err), np.concatenate(t_sd)
     floor_ms = float(np.percentile(t_sd, 5))
 

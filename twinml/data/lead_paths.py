@@ -20,7 +20,6 @@ is searched (about half the heart).
 
 from __future__ import annotations
 
-import heapq
 import warnings
 from dataclasses import dataclass
 
@@ -125,28 +124,68 @@ def lead_paths(
 def captured_arrival(indptr, indices, data, source, onset, bound):  # pragma: no cover
     """Arrival from one timed source where it beats `bound`, ms (else >= bound).
 
-    Dijkstra with a binary heap over the CSR graph; a node reached no
-    earlier than its `bound` is settled but not expanded (module docstring),
-    so it is not queued at all.
+    Dijkstra over the CSR graph with an indexed binary heap (keys beside
+    the nodes, decrease-key in place); a node reached no earlier than its
+    `bound` is settled but not expanded (module docstring), so it is not
+    queued at all.
     """
     n = indptr.size - 1
     t = np.full(n, np.inf)
-    done = np.zeros(n, dtype=np.bool_)
-    t[source] = onset
-    heap = [(onset, source)]
-    while heap:
-        d, u = heapq.heappop(heap)
-        if done[u]:
-            continue
-        done[u] = True
+    key = np.empty(n)
+    node = np.empty(n, dtype=np.int64)
+    pos = np.full(n, -1, dtype=np.int64)  # heap slot; -1 never queued, -2 settled
+    t[source], key[0], node[0], pos[source], size = onset, onset, source, 0, 1
+    while size > 0:
+        # pop the earliest node; the last entry sifts down from the root
+        u, d = node[0], key[0]
+        pos[u] = -2
+        size -= 1
+        if size > 0:
+            _sift_down(key, node, pos, key[size], node[size], size)
         if d >= bound[u]:
             continue
+
+        # relax its edges; a node that could expand is queued or moved up
         for k in range(indptr[u], indptr[u + 1]):
             v = indices[k]
             nd = d + data[k]
-            if nd < t[v]:
-                t[v] = nd
-                # a node reached no earlier than its bound would not expand
-                if nd < bound[v]:
-                    heapq.heappush(heap, (nd, v))
+            if pos[v] == -2 or nd >= t[v]:
+                continue
+            t[v] = nd
+            if nd < bound[v]:
+                i = pos[v]
+                if i == -1:
+                    i, size = size, size + 1
+                _sift_up(key, node, pos, i, nd, v)
     return t
+
+
+@njit(cache=True, nogil=True)
+def _sift_up(key, node, pos, i, k, v):  # pragma: no cover
+    """Place node v with key k at heap slot i or above."""
+    while i > 0:
+        parent = (i - 1) >> 1
+        if key[parent] <= k:
+            break
+        key[i], node[i] = key[parent], node[parent]
+        pos[node[i]] = i
+        i = parent
+    key[i], node[i], pos[v] = k, v, i
+
+
+@njit(cache=True, nogil=True)
+def _sift_down(key, node, pos, k, v, size):  # pragma: no cover
+    """Place node v with key k at the root or below (heap of `size`)."""
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and key[child + 1] < key[child]:
+            child += 1
+        if key[child] >= k:
+            break
+        key[i], node[i] = key[child], node[child]
+        pos[node[i]] = i
+        i = child
+    key[i], node[i], pos[v] = k, v, i

@@ -36,8 +36,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +53,7 @@ from twinml.data.markers import TwinMarkers
 from twinml.data.population import TARGETS, TwinGraph, coarse_baseline, pool_matrix
 from twinml.models.marker_head import load_marker_head
 from twinml.models.population import load_member
+from twinml.query.map_kernels import map_statistics
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,8 @@ __all__ = [
     "Prediction",
     "blend_weights",
     "calibration_factor",
+    "responder_probability",
+    "response_moments",
 ]
 
 #: Echo responder threshold on ΔLVESV, %.
@@ -114,6 +119,13 @@ class Prediction:
     responder_probability: np.ndarray
 
 
+@lru_cache(maxsize=1)
+def _paths_thread(pid: int) -> ThreadPoolExecutor:
+    """The thread of the leads' Dijkstra, one per process (`pid`: a forked
+    child starts its own); kept, since starting one costs about 0.3 ms."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="lead-paths")
+
+
 def calibration_factor(err: np.ndarray, spread: np.ndarray, level: float = 0.9):
     """Split-conformal factor: the `level` quantile of ``|err| / spread``.
 
@@ -144,17 +156,6 @@ def blend_weights(y: np.ndarray, g: np.ndarray, m: np.ndarray) -> np.ndarray:
         if ok.any() and d @ d > 0:
             w[k] = np.clip((y[ok, k] - m[ok, k]) @ d / (d @ d), 0.0, 1.0)
     return w
-
-
-def member_tat_ms(t_all: np.ndarray) -> np.ndarray:
-    """Total activation time of every member's map, ms, shape (M, B).
-
-    Parameters
-    ----------
-    t_all : ndarray of shape (M, B, n_nodes)
-        Activation times, NaN where a node does not activate (ignored).
-    """
-    return np.fmax.reduce(t_all, axis=-1) - np.fmin.reduce(t_all, axis=-1)
 
 
 def responder_probability(d_lvesv_pct, half_90):
@@ -333,10 +334,9 @@ class PopulationSurrogate:
 
         # the leads' Dijkstra over the mesh (compiled, without the GIL) runs
         # in a thread of its own beside the coarse decoders
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            paths = pool.submit(g.paths.times, leads, vv_delay_ms)
-            _, r_all, q = self._coarse(enc, leads, vv_delay_ms)
-            b_fine = paths.result()
+        paths = _paths_thread(os.getpid()).submit(g.paths.times, leads, vv_delay_ms)
+        _, r_all, q = self._coarse(enc, leads, vv_delay_ms)
+        b_fine = paths.result()
 
         # refined maps on every mesh node, and the QRS of each
         b = torch.from_numpy(coarse_baseline(g, b_fine, q) / np.float32(T_SCALE_MS))
@@ -397,10 +397,18 @@ class PopulationSurrogate:
         return np.stack([head(x).numpy() for head in self.marker_heads])
 
     def _summarise(self, enc, t_all, r_all, qrs, fine) -> Prediction:
-        cal = self.calibration
-        t_mean, t_sd = t_all.mean(0), t_all.std(0)
+        # the maps' mean and spread per node, and their extremes on the nodes
+        # outside scar (fine) or on their coarse representatives
+        cal, g = self.calibration, enc.graph
+        live, lv = g.live, g.lv_mask
+        if not fine:
+            live, lv = live[g.coarse.rep], lv[g.coarse.rep]
+        t_mean, t_sd, ext, member_tat = map_statistics(t_all, live, lv)
         t_half = cal["activation"] * np.maximum(t_sd, cal["activation_floor_ms"])
-        response, half = {}, {}
+        response = {"tat_ms": ext[:, 1] - ext[:, 0], "lvat_ms": ext[:, 2] - ext[:, 0]}
+
+        # responses: the heads' mixture, its spread floored, scaled
+        half = {}
         floor = SPREAD_FLOOR * np.asarray(cal["target_std"])
         r_mean, r_sd = self.response_moments(r_all)
         for k, name in enumerate(TARGETS):
@@ -411,20 +419,8 @@ class PopulationSurrogate:
             # rule), its spread that of the members' total activation times
             k = TARGETS.index("qrs_crt_ms")
             response["qrs_crt_ms"] = qrs
-            spread = member_tat_ms(t_all).std(0)
+            spread = member_tat.std(0)
             half["qrs_crt_ms"] = cal["qrs_ecg"] * np.maximum(spread, floor[k])
-        # markers on the nodes outside scar (fine) or their coarse representatives
-        g = enc.graph
-        live, lv = (
-            (g.live, g.lv_mask)
-            if fine
-            else (g.live[g.coarse.rep], g.lv_mask[g.coarse.rep])
-        )
-        t_live = np.where(live, t_mean, np.nan)
-        t_first = np.fmin.reduce(t_live, axis=1)
-        response["tat_ms"] = np.fmax.reduce(t_live, axis=1) - t_first
-        t_lv = np.fmax.reduce(t_live[:, lv], axis=1)
-        response["lvat_ms"] = t_lv - t_first
         p = responder_probability(response["d_lvesv_pct"], half["d_lvesv_pct"])
         return Prediction(t_mean, t_half, response, half, p)
 

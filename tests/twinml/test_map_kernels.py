@@ -1,0 +1,42 @@
+"""Compiled map statistics of the population query against plain numpy."""
+
+import numpy as np
+import scipy.sparse as sp
+
+from twinml.query.map_kernels import map_statistics
+
+
+def _case(seed=0, n=60, n_coarse=9, n_members=3, n_queries=2):
+    rng = np.random.default_rng(seed)
+    w = sp.random(n, n_coarse, density=0.4, random_state=seed, format="csr")
+    d = rng.normal(size=(n_members * n_queries, n_coarse)).astype(np.float32)
+    k = rng.uniform(0.8, 1.1, n_members)
+    paths = rng.uniform(0.0, 120.0, (n_queries, n))
+    paths[:, 3] = np.nan  # no path to node 3
+    live = rng.random(n) > 0.2
+    return w, d, k, paths, live
+
+
+def test_map_statistics_match_numpy_and_skip_dead_nodes():
+    w, d, k, paths, live = _case(seed=1)
+    t = k[:, None, None] * paths + np.asarray(w @ d.T).T.reshape(3, 2, -1)
+    t[..., ~live] = np.nan  # scar
+    lv = np.arange(t.shape[-1]) % 3 == 0
+    mean, sd, ext, member_tat = map_statistics(t, live, lv)
+    np.testing.assert_allclose(mean, t.mean(0), rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(sd, t.std(0), rtol=1e-12, equal_nan=True)
+    m = np.where(live, t.mean(0), np.nan)
+    first = np.nanmin(m, axis=1)
+    np.testing.assert_allclose(ext[:, 0], first)
+    np.testing.assert_allclose(ext[:, 1], np.nanmax(m, axis=1))
+    np.testing.assert_allclose(ext[:, 2], np.nanmax(m[:, lv], axis=1))
+    tat = np.nanmax(t, axis=-1) - np.nanmin(t, axis=-1)
+    np.testing.assert_allclose(member_tat, tat, rtol=1e-12)
+
+
+def test_a_map_without_live_times_has_nan_extremes():
+    t = np.full((2, 1, 4), np.nan)
+    t[:, :, 0] = 5.0  # the one timed node lies in scar
+    live = np.array([False, True, True, True])
+    _, _, ext, member_tat = map_statistics(t, live, np.ones(4, dtype=bool))
+    assert np.isnan(ext).all() and np.isnan(member_tat).all()
