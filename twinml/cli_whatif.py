@@ -58,7 +58,9 @@ def whatif(
 
     _setup_logging(verbose, quiet)
     report = guarded(
-        lambda: _whatif(twin, lv_lead, optimise_lead, vv_delay, model, max_sites)
+        lambda: _whatif(
+            twin, lv_lead, optimise_lead, vv_delay, model, max_sites, strict
+        )
     )
     issues = report["domain_issues"]
     if issues:
@@ -79,8 +81,11 @@ def whatif(
     typer.echo(json.dumps(report) if as_json else _text(report))
 
 
-def _whatif(twin, lv_lead, optimise, vv_delay, model, max_sites) -> dict[str, Any]:
-    """Check the arguments, load the twin and model, answer."""
+def _whatif(
+    twin, lv_lead, optimise, vv_delay, model, max_sites, strict=False
+) -> dict[str, Any]:
+    """Check the arguments, load the twin and model, answer (under `strict`,
+    only the domain issues when the twin is outside the card already)."""
     from simulators.errors import ParameterError
     from twinml.twins import Twin
     from twinml.twins.schema import check_value
@@ -107,7 +112,13 @@ def _whatif(twin, lv_lead, optimise, vv_delay, model, max_sites) -> dict[str, An
     from twinml.query import whatif as wi
 
     sur = wi.load_surrogate(model)
-    prepared = wi.prepare(t, sur)
+    heart = t.ventricles()
+    if strict:
+        # parameters and shape: refused before the graph and LBBB markers
+        issues = wi.domain_issues(sur, t, heart, vv)
+        if issues:
+            return {"domain_issues": issues}
+    prepared = wi.prepare(t, sur, heart=heart)
 
     # one lead, or the ranking
     head = {

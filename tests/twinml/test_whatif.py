@@ -153,7 +153,12 @@ def test_out_of_domain_warns_and_strict_refuses(twin_dir, model_dir, tmp_path):
     assert "v_fibre_mm_ms" in r.stderr and "[0.7, 0.8]" in r.stderr
     strict = _whatif(*args, "--strict")
     assert strict.exit_code == 2 and "--strict" in strict.stderr
-    assert strict.stdout == ""
+    assert strict.stdout == "" and "v_fibre_mm_ms" in strict.stderr
+    # ... before the twin's graph is built (parameters and shape need none)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(wi, "prepare", lambda *a, **k: pytest.fail("graph built"))
+    assert _whatif(*args, "--strict").exit_code == 2
+    mp.undo()
     # the twin's LBBB markers, which the marker heads read, are checked too
     card["ranges"] = {"qrs_lbbb_ms": [300.0, 400.0]}
     card["derived"] = ["qrs_lbbb_ms"]

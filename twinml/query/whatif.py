@@ -242,7 +242,7 @@ def model_spacing_mm(sur: PopulationSurrogate) -> float:
 
 
 def prepare(
-    twin, sur: PopulationSurrogate, spacing_mm: float | None = None
+    twin, sur: PopulationSurrogate, spacing_mm: float | None = None, heart=None
 ) -> PreparedTwin:
     """Build the twin's graph from its tissue, scar and mechanics; encode it.
 
@@ -252,8 +252,10 @@ def prepare(
     sur : PopulationSurrogate
     spacing_mm : float, optional
         Voxel side of the coarse graph, mm (default: `model_spacing_mm`).
+    heart : Ventricles, optional
+        The twin's heart where the caller has loaded it already.
     """
-    heart = twin.ventricles()
+    heart = twin.ventricles() if heart is None else heart
     if not heart.has_rv:
         raise ParameterError(
             f"twin {twin.folder}: the population model needs a biventricular "
