@@ -149,7 +149,7 @@ def captured_arrival(indptr, indices, data, source, onset, bound):  # pragma: no
         for k in range(indptr[u], indptr[u + 1]):
             v = indices[k]
             nd = d + data[k]
-            if pos[v] == -2 or nd >= t[v]:
+            if nd >= t[v]:  # (a settled node has t[v] <= d < nd)
                 continue
             t[v] = nd
             if nd < bound[v]:
