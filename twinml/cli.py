@@ -63,13 +63,19 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
+#: Libraries whose info messages (progress, cache statistics at exit) stay
+#: off stderr unless -v is given.
+_CHATTY = (
+    "distributed", "lightning", "mlflow", "alembic", "numba", "matplotlib", "torch",
+)  # fmt: skip
+
+
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     logging.basicConfig(
         level=level, stream=sys.stderr, format="twinml: %(message)s", force=True
     )
-    prefixes = ("distributed", "lightning", "mlflow", "alembic", "numba", "matplotlib")
-    for name in prefixes:
+    for name in _CHATTY:
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
@@ -85,9 +91,8 @@ def quiet_libraries(verbose: bool = False) -> None:
     import mlflow  # noqa: F401
 
     level = logging.INFO if verbose else logging.WARNING
-    prefixes = ("distributed", "lightning", "mlflow", "alembic", "numba", "matplotlib")
     for name in list(logging.root.manager.loggerDict):
-        if name.split(".")[0] in prefixes:
+        if name.split(".")[0] in _CHATTY:
             log = logging.getLogger(name)
             log.setLevel(level)
             log.handlers.clear()

@@ -97,8 +97,13 @@ def _whatif(
     if max_sites < 1:
         raise ParameterError(f"--max-sites must be at least 1, got {max_sites}")
     t = Twin.load(twin)
-    vv = t.protocol["vv_delay_ms"] if vv_delay is None else vv_delay
-    vv = float(check_value("vv_delay_ms", vv))
+    if vv_delay is None:
+        vv = float(check_value("vv_delay_ms", t.protocol["vv_delay_ms"]))
+    else:
+        try:
+            vv = float(check_value("vv_delay_ms", vv_delay))
+        except ParameterError as err:
+            raise ParameterError(f"--vv-delay {vv_delay:g}: {err}") from None
     site = lv_lead if lv_lead is not None else t.protocol["lv_lead"]
     if not optimise and site is None:
         raise ParameterError(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import platformdirs
 
-from simulators.errors import DataError
+from simulators.errors import DataError, ParameterError
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,13 @@ def cache_dir() -> Path:
         created here.
     """
     env = os.environ.get("TWINML_CACHE", "")
-    return Path(env) if env else Path(platformdirs.user_cache_dir("twinml"))
+    folder = Path(env) if env else Path(platformdirs.user_cache_dir("twinml"))
+    if folder.exists() and not folder.is_dir():
+        where = f"TWINML_CACHE={env!r}" if env else f"the user cache {str(folder)!r}"
+        raise ParameterError(
+            f"{where} is a file, not a folder; point TWINML_CACHE at a folder"
+        )
+    return folder
 
 
 def fetch_wheel(cache_dir: Path | None = None) -> Path:

@@ -7,12 +7,16 @@ and the LV lead at the latest LBBB site 110-124 ms; clinically LBBB QRS is
 about 150-170 ms (Strauss 2011).
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
 from simulators.ep.ventricles import PacingPlan, TissueParams, Ventricles
 from simulators.errors import FieldError, SiteError
+from simulators.hearts import mesh_fibres, with_coordinates
 from simulators.mesh.aha import LV_LEAD_SEGMENTS
+from simulators.mesh.biv import biv_ellipsoid
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +75,19 @@ def test_lead_outside_the_candidate_region_is_refused(rodero_heart):
         rodero_heart.activate(PacingPlan("crt", lv_lead=septal))
     with pytest.raises(SiteError, match="not a node"):
         rodero_heart.check_lv_lead(10**7)
+
+
+def test_a_lead_on_the_rv_wall_is_named_so():
+    # the biventricular ellipsoid's epicardial node set covers the RV too
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        mesh = with_coordinates(biv_ellipsoid(h_mm=4.0))
+    heart = Ventricles(mesh, mesh_fibres(mesh, 60.0, -60.0))
+    epi = mesh.point_data["surface_lv_epi"].astype(bool)
+    rv_side = np.flatnonzero(epi & (heart.aha == 0))
+    assert rv_side.size > 0
+    with pytest.raises(SiteError, match=r"outside the LV \(on the RV wall\)"):
+        heart.check_lv_lead(int(rv_side[0]))
 
 
 def test_fibres_per_point_name_both_lengths(rodero_mesh):

@@ -113,6 +113,16 @@ def test_bad_lead_leaves_no_folder(coarse_mesh, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_lead_inside_its_scar_is_refused(coarse_mesh, tmp_path):
+    # a transmural scar centred under the LV lead: no capture there
+    params = {"lv_lead": "uvc:0.7,180", "scar_apicobasal": 0.7,
+              "scar_rotational_deg": 180, "scar_radius_mm": 25,
+              "scar_transmurality": 1.0}  # fmt: skip
+    with pytest.raises(TwinError, match=r"the lv_lead \(node \d+\) lies inside"):
+        create_twin(tmp_path / "t", coarse_mesh, params)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_crashed_write_leaves_no_half_twin(coarse_mesh, tmp_path, monkeypatch):
     real = twin_folder.atomic_write_json
 

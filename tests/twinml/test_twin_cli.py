@@ -77,6 +77,17 @@ def test_new_refuses_an_unknown_mesh(tmp_path):
     result = _run("new", "--mesh", "no-such-heart", "-o", tmp_path / "t")
 
     assert result.exit_code == 2 and "no mesh 'no-such-heart'" in result.output
+    # a folder given as the mesh is bad input too
+    result = _run("new", "--mesh", tmp_path, "-o", tmp_path / "t")
+    assert result.exit_code == 2 and "no mesh file at" in result.output
+
+
+def test_a_cache_that_is_a_file_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWINML_CACHE", str(tmp_path / "afile"))
+    (tmp_path / "afile").write_text("")
+    result = _run("new", "--mesh", "rodero01", "-o", tmp_path / "t")
+    assert result.exit_code == 2 and "TWINML_CACHE=" in result.output
+    assert "is a file, not a folder" in result.output
 
 
 @pytest.mark.parametrize(

@@ -104,9 +104,20 @@ def model_dir(twin_dir, tmp_path_factory):
             "blend": dict.fromkeys(pop.TARGETS, 0.5),
         },
     )
-    card = {"ranges": {"v_fibre_mm_ms": [0.5, 0.7]}, "spacing_mm": SPACING_MM}
+    # every input the domain check reads has a range (wide but for v_fibre)
+    ranges = {name: [-1e6, 1e6] for name in CHECKED}
+    card = {"ranges": {**ranges, "v_fibre_mm_ms": [0.5, 0.7]}, "spacing_mm": SPACING_MM}
     atomic_write_json(out / "model_card.json", card)
     return out
+
+
+#: The inputs the domain check reads for a twin without scar.
+CHECKED = (
+    "v_fibre_mm_ms", "v_cross_mm_ms", "v_endo_mm_ms", "contractility",
+    "stiffness", "scar", "vv_delay_ms", "lv_cavity_ml", "rv_cavity_ml",
+    "lv_free_wall_ml", "septum_ml", "rv_wall_ml", "lv_lead_apicobasal",
+    "lv_lead_rotational_deg", "qrs_lbbb_ms", "tat_lbbb_ms", "lvat_lbbb_ms",
+)  # fmt: skip
 
 
 def _whatif(*args):
@@ -165,6 +176,11 @@ def test_out_of_domain_warns_and_strict_refuses(twin_dir, model_dir, tmp_path):
     atomic_write_json(narrow / "model_card.json", card)
     doc = _json(_whatif(*args))
     assert doc["domain_issues"][0].startswith("qrs_lbbb_ms = ")
+    # and an input the card has no range for is named, not passed over
+    assert (
+        "stiffness: the model card has no training range for it"
+        in (doc["domain_issues"])
+    )
 
 
 def test_optimise_returns_ten_sorted_sites(twin_dir, model_dir):
@@ -204,7 +220,7 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
     r = _whatif(*base, "--lv-lead", "aha:5", "--optimise-lead")
     assert r.exit_code == 2 and "not both" in r.stderr
     r = _whatif(*base, "--lv-lead", "aha:5", "--vv-delay", 500)
-    assert r.exit_code == 2 and "vv_delay_ms" in r.stderr
+    assert r.exit_code == 2 and "--vv-delay 500: " in r.stderr
     # a twin folder without a file names it
     broken = tmp_path / "broken"
     shutil.copytree(twin_dir, broken)
@@ -254,13 +270,35 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
         ({"ranges": {"v_fibre_mm_ms": [0.7, 0.5]}}, "ranges.v_fibre_mm_ms"),
         ({"ranges": {"v_fibre_mm_ms": ["x"]}}, "ranges.v_fibre_mm_ms"),
         ({"derived": "lv_cavity_ml"}, "derived = "),
-        ({"derived": ["lv_cavity_ml"]}, "derived names ['lv_cavity_ml']"),
+        ({"derived": ["no_such_range"]}, "derived names ['no_such_range']"),
         ({"ranges": {}}, "lacks 'ranges'"),
+        ({"spacing_mm": "seven"}, "spacing_mm = 'seven'"),
+        ({"spacing_mm": 0}, "spacing_mm = 0"),
     ):
         (damaged / "model_card.json").write_text(json.dumps({**card, **change}))
         r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)
         assert r.exit_code == 1 and "model_card.json" in r.stderr, r.stderr
         assert needle in r.stderr, r.stderr
+    (damaged / "model_card.json").write_text("[]")
+    r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)
+    assert r.exit_code == 1 and "model_card.json holds a JSON list" in r.stderr
+    (damaged / "model_card.json").write_text(json.dumps(card))
+    # implausible factors and another interval level are refused too
+    for change, needle in (
+        ({"activation": 1e300}, "activation = 1e+300"),
+        ({"level": 0.5}, "level = 0.5"),
+    ):
+        (damaged / "calibration.json").write_text(json.dumps({**cal, **change}))
+        r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)
+        assert r.exit_code == 1 and needle in r.stderr, r.stderr
+    (damaged / "calibration.json").write_text(json.dumps(cal))
+    # a member missing: the calibration is the whole ensemble's, so refused
+    for name in ("member_0.pt", "member_1.pt"):
+        partial = tmp_path / f"without-{name}"
+        shutil.copytree(model_dir, partial)
+        (partial / name).unlink()
+        r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", partial)
+        assert r.exit_code == 1 and f"missing ['{name}']" in r.stderr, r.stderr
 
 
 def test_scar_over_every_source_names_the_twin(twin_dir, model_dir, tmp_path):

@@ -126,6 +126,32 @@ def _paths_thread(pid: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="lead-paths")
 
 
+def _check_complete(folder: Path, members: list, heads: list, card) -> None:
+    """Every member the card was trained with, ``member_0.pt`` onwards, and
+    no marker head without its member: the calibration is the ensemble's."""
+    n = len(members)
+    config = card.get("config", {})
+    expected = config.get("n_members", n) if isinstance(config, dict) else n
+    if isinstance(expected, bool) or not isinstance(expected, int):
+        expected = n
+    names = sorted(p.name for p in members)
+    # the highest index among members and heads counts too (marker_2.pt
+    # means there was a member_2.pt)
+    index = [p.stem.split("_")[-1] for p in [*members, *heads]]
+    seen = max((int(i) + 1 for i in index if i.isdigit()), default=0)
+    wanted = sorted(f"member_{k}.pt" for k in range(max(n, expected, seen)))
+    extra = sorted(
+        p.name for p in heads if p.name.replace("marker_", "member_") not in names
+    )
+    if names != wanted or extra:
+        missing = sorted(set(wanted) - set(names))
+        raise DataError(
+            f"{folder} holds members {names} and marker heads without a member "
+            f"{extra}; the model was trained and calibrated with {wanted} "
+            f"(missing {missing}): reinstall or retrain the model"
+        )
+
+
 def calibration_factor(err: np.ndarray, spread: np.ndarray, level: float = 0.9):
     """Split-conformal factor: the `level` quantile of ``|err| / spread``.
 
@@ -244,7 +270,14 @@ class PopulationSurrogate:
             )
         calibration = json.loads((folder / "calibration.json").read_text())
         card = json.loads((folder / "model_card.json").read_text())
+        for name, doc in (("calibration.json", calibration), ("model_card.json", card)):
+            if not isinstance(doc, dict):
+                raise DataError(
+                    f"{folder / name} holds a JSON {type(doc).__name__}, not an "
+                    "object; reinstall or retrain the model"
+                )
         head_paths = sorted(folder.glob("marker_*.pt"))
+        _check_complete(folder, paths, head_paths, card)
         wanted = [p.name.replace("member_", "marker_") for p in paths]
         missing_heads = [n for n in wanted if not (folder / n).is_file()]
         if (head_paths or "blend" in calibration) and missing_heads:
@@ -449,4 +482,10 @@ class PopulationSurrogate:
                 issues.append(
                     f"{name} = {v:.6g} outside the training range [{lo:.6g}, {hi:.6g}]"
                 )
+
+        # an input the card gives no range for cannot be checked: say so
+        ranges = self.card["ranges"]
+        for name in sorted(k for k, v in values.items() if v is not None):
+            if name not in ranges:
+                issues.append(f"{name}: the model card has no training range for it")
         return issues

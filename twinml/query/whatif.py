@@ -162,7 +162,8 @@ def load_surrogate(folder: str | Path | None = None) -> PopulationSurrogate:
     if bad:
         raise DataError(
             f"{folder}: calibration.json holds {bad}; interval factors and spreads "
-            "must be finite and positive (the floor may be 0): recalibrate the model"
+            f"must be finite and positive, factors at most {MAX_FACTOR:g} (the floor "
+            "may be 0): recalibrate the model"
         )
     return sur
 
@@ -188,7 +189,23 @@ def _bad_card(card: dict) -> str | None:
     unknown = sorted(set(derived) - set(ranges))
     if unknown:
         return f"derived names {unknown}, which 'ranges' lacks"
+    config = card.get("config", {})
+    spacing = card.get(
+        "spacing_mm", config.get("spacing_mm") if isinstance(config, dict) else None
+    )
+    if spacing is not None and not _positive_number(spacing):
+        return f"spacing_mm = {spacing!r:.20} is not a positive number of mm"
     return None
+
+
+def _positive_number(v: object) -> bool:
+    """A finite number above 0 (not a boolean)."""
+    ok = isinstance(v, int | float) and not isinstance(v, bool)
+    return ok and bool(np.isfinite(v)) and v > 0
+
+
+#: Largest plausible interval factor or floor in a calibration (typical: 1-20).
+MAX_FACTOR = 1e3
 
 
 def _bad_calibration(cal: dict) -> list[str]:
@@ -210,9 +227,15 @@ def _bad_calibration(cal: dict) -> list[str]:
         if isinstance(v, bool) or not isinstance(v, int | float):
             return True
         low_ok = v >= 0 if name == "activation_floor_ms" else v > 0
-        return not (np.isfinite(v) and low_ok)
+        # a factor is a quantile of |error| / spread: beyond MAX_FACTOR the
+        # file is damaged, not calibrated
+        high_ok = name.startswith("target_std") or v <= MAX_FACTOR
+        return not (np.isfinite(v) and low_ok and high_ok)
 
-    return [f"{k} = {v!r:.20}" for k, v in entries.items() if bad(k, v)]
+    out = [f"{k} = {v!r:.20}" for k, v in entries.items() if bad(k, v)]
+    if cal.get("level", 0.9) != 0.9:
+        out.append(f"level = {cal['level']!r:.20} (the intervals are 90 %)")
+    return out
 
 
 def _bad_blend(blend: object) -> list[str]:

@@ -26,14 +26,19 @@ _QUIET = (
 
 def mlflow_logger(experiment: str, tracking_db: Path):
     """An MLflow logger on SQLite file `tracking_db`, artifacts beside it."""
+    import mlflow
     from lightning.pytorch.loggers import MLFlowLogger
 
     tracking_db = Path(tracking_db).resolve()
     tracking_db.parent.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{tracking_db}"
+    artifacts = (tracking_db.parent / "artifacts").as_uri()
+    # created here, so that a first run does not warn that it was missing
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    if client.get_experiment_by_name(experiment) is None:
+        client.create_experiment(experiment, artifact_location=artifacts)
     return MLFlowLogger(
-        experiment_name=experiment,
-        tracking_uri=f"sqlite:///{tracking_db}",
-        artifact_location=(tracking_db.parent / "artifacts").as_uri(),
+        experiment_name=experiment, tracking_uri=uri, artifact_location=artifacts
     )
 
 

@@ -368,7 +368,10 @@ def create_twin(
 
     # mesh with coordinates, and the files in a temporary folder beside
     start = time.perf_counter()
-    tet = with_coordinates(load_mesh(mesh))
+    try:
+        tet = with_coordinates(load_mesh(mesh))
+    except FileNotFoundError as err:
+        raise TwinError(f"mesh {str(mesh)!r}: {err}") from None
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(
         tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent)
@@ -387,9 +390,14 @@ def create_twin(
         # resolve the leads and the scar on the heart before the twin exists
         twin = Twin.load(tmp)
         heart = twin.ventricles()
-        twin.lv_lead_node(heart), twin.rv_lead_node(heart)
+        lv_lead, rv_lead = twin.lv_lead_node(heart), twin.rv_lead_node(heart)
         if twin.scar is not None:
-            _check_scar_spares_sources(heart, twin.scar_cells(heart), twin.scar)
+            _check_scar_spares_sources(
+                heart,
+                twin.scar_cells(heart),
+                twin.scar,
+                {"lv_lead": lv_lead, "rv_lead": rv_lead},
+            )
         _move_into_place(tmp, folder, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -401,23 +409,35 @@ def create_twin(
     return twin
 
 
-def _check_scar_spares_sources(heart: Ventricles, scar: Scar, spec: dict) -> None:
-    """Refuse a scar that covers every intrinsic activation source: no
-    sinus or LBBB beat (and no model query) could start on such a heart."""
+def _check_scar_spares_sources(
+    heart: Ventricles, scar: Scar, spec: dict, leads: dict
+) -> None:
+    """Refuse a scar that covers every intrinsic activation source (no sinus
+    or LBBB beat, and no model query, could start) or a lead (`leads`: name
+    to node or None), which could not capture there."""
     import numpy as np
 
     from simulators.ep.protocols import PacingPlan
 
     live = np.zeros(heart.mesh.n_points, dtype=bool)
     live[heart.mesh.cells[~scar.cells]] = True
+    where = (
+        f"the scar (radius {spec['radius_mm']} mm, border {spec['border_mm']} mm, "
+        f"apicobasal {spec['apicobasal']}, rotational {spec['rotational_deg']} deg)"
+    )
     for protocol in ("sinus", "lbbb"):
         nodes, _ = heart.sources(PacingPlan(protocol))
         if not live[nodes].any():
             raise TwinError(
-                f"the scar (radius {spec['radius_mm']} mm, border "
-                f"{spec['border_mm']} mm) covers all {nodes.size} {protocol} "
-                "activation sources; make scar_radius_mm smaller or move the "
-                "scar (scar_apicobasal, scar_rotational_deg)"
+                f"{where} covers all {nodes.size} {protocol} activation sources; "
+                "make scar_radius_mm smaller or move the scar (scar_apicobasal, "
+                "scar_rotational_deg)"
+            )
+    for name, node in leads.items():
+        if node is not None and not live[node]:
+            raise TwinError(
+                f"the {name} (node {node}) lies inside {where}, where it cannot "
+                f"capture; move the lead ({name}=...) or the scar"
             )
 
 

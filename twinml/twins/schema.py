@@ -196,7 +196,10 @@ def _check_text(name: str, spec: Spec, value: Any) -> str | None:
     if value is None and name == "lv_lead":
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ParameterError(f"twin parameter {name} must be text ({spec.doc})")
+        got = "an empty text" if isinstance(value, str) else type(value).__name__
+        raise ParameterError(
+            f"twin parameter {name} must be text ({spec.doc}), got {got}"
+        )
     if name == "baseline" and value not in BASELINES:
         raise ParameterError(
             f"twin parameter baseline must be one of {list(BASELINES)}, got {value!r}"
