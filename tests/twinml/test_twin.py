@@ -106,6 +106,19 @@ def test_existing_folder_is_refused_unless_overwrite(twin_dir, coarse_mesh):
         create_twin(twin_dir, coarse_mesh)
 
 
+def test_overwrite_replaces_only_a_twin(coarse_mesh, tmp_path, monkeypatch):
+    precious = tmp_path / "precious"
+    (precious / "sub").mkdir(parents=True)
+    (precious / "notes.txt").write_text("important")
+    with pytest.raises(TwinError, match="is not a twin folder"):
+        create_twin(precious, coarse_mesh, overwrite=True)
+    assert (precious / "notes.txt").read_text() == "important"
+    # nor the folder the process works in
+    monkeypatch.chdir(precious)
+    with pytest.raises(TwinError, match="is the current folder"):
+        create_twin(".", coarse_mesh, overwrite=True)
+
+
 def test_bad_lead_leaves_no_folder(coarse_mesh, tmp_path):
     with pytest.raises(TwinmlInputError, match="cannot take AHA segment 2"):
         create_twin(tmp_path / "t", coarse_mesh, {"lv_lead": "aha:2"})

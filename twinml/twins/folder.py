@@ -358,13 +358,23 @@ def create_twin(
     from simulators.hearts import load_mesh, with_coordinates
     from simulators.mesh.io import write_vtu
 
-    # cheap checks first
-    folder = Path(folder)
+    # cheap checks first; --force replaces a twin, never another folder
+    given, folder = Path(folder), Path(folder).resolve()
     groups = split_params(params or {})
     if observations is not None:
         observations = obs.check_observations(observations, "--observations")
     if folder.exists() and not overwrite:
         raise TwinError(f"{str(folder)!r} exists; pass another folder or --force")
+    if folder.exists() and folder in (Path.cwd(), *Path.cwd().parents):
+        raise TwinError(
+            f"{str(given)!r} is the current folder or holds it; --force cannot "
+            "replace it: pass another folder"
+        )
+    if folder.exists() and not _is_twin_or_empty(folder):
+        raise TwinError(
+            f"{str(folder)!r} exists and is not a twin folder (no {TWIN_FILE}); "
+            "--force replaces only a twin: pass another folder"
+        )
 
     # mesh with coordinates, and the files in a temporary folder beside
     start = time.perf_counter()
@@ -405,7 +415,7 @@ def create_twin(
     logger.info(
         "twin %s: %d nodes in %.1f s", folder, tet.n_points, time.perf_counter() - start
     )
-    twin.folder = folder
+    twin.folder = given
     return twin
 
 
@@ -489,6 +499,13 @@ def _plain(value: Any) -> bool:
     return isinstance(value, (str, int, float, bool, list)) or value is None
 
 
+def _is_twin_or_empty(folder: Path) -> bool:
+    """A folder `create_twin` may replace: an empty one or a twin's."""
+    if not folder.is_dir():
+        return False
+    return (folder / TWIN_FILE).is_file() or not any(folder.iterdir())
+
+
 def _move_into_place(tmp: Path, folder: Path, overwrite: bool) -> None:
     """Rename the finished temporary folder onto `folder`."""
     if not folder.exists():
@@ -507,6 +524,8 @@ def _read_json(path: Path) -> dict[str, Any]:
         doc = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise TwinError(f"{path}: not valid JSON ({err}); fix or recreate it") from None
+    except RecursionError:
+        raise TwinError(f"{path}: JSON nested too deeply; fix or recreate it") from None
     if not isinstance(doc, dict):
         raise TwinError(f"{path}: expected a JSON object, got {type(doc).__name__}")
     return doc
