@@ -106,6 +106,14 @@ def test_existing_folder_is_refused_unless_overwrite(twin_dir, coarse_mesh):
         create_twin(twin_dir, coarse_mesh)
 
 
+def test_scar_over_the_lateral_wall_is_refused(coarse_mesh, tmp_path):
+    params = {"scar_apicobasal": 0.6, "scar_rotational_deg": 180,
+              "scar_radius_mm": 50, "scar_border_mm": 10}  # fmt: skip
+    with pytest.raises(TwinError, match="covers the whole LV"):
+        create_twin(tmp_path / "t", coarse_mesh, params)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_overwrite_replaces_only_a_twin(coarse_mesh, tmp_path, monkeypatch):
     precious = tmp_path / "precious"
     (precious / "sub").mkdir(parents=True)

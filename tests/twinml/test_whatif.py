@@ -8,6 +8,7 @@ check what the command promises: keys, intervals around the value, the
 domain check, the ranking order and the exit codes.
 """
 
+import hashlib
 import json
 import shutil
 import warnings
@@ -106,7 +107,11 @@ def model_dir(twin_dir, tmp_path_factory):
     )
     # every input the domain check reads has a range (wide but for v_fibre)
     ranges = {name: [-1e6, 1e6] for name in CHECKED}
-    card = {"ranges": {**ranges, "v_fibre_mm_ms": [0.5, 0.7]}, "spacing_mm": SPACING_MM}
+    card = {
+        "ranges": {**ranges, "v_fibre_mm_ms": [0.5, 0.7]},
+        "spacing_mm": SPACING_MM,
+        "config": {"n_members": 2},
+    }
     atomic_write_json(out / "model_card.json", card)
     return out
 
@@ -287,6 +292,8 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
     for change, needle in (
         ({"activation": 1e300}, "activation = 1e+300"),
         ({"level": 0.5}, "level = 0.5"),
+        ({"target_std": [1e300] * len(pop.TARGETS)}, "target_std[0] = 1e+300"),
+        ({"activation_floor_ms": 1000.0}, "activation_floor_ms = 1000"),
     ):
         (damaged / "calibration.json").write_text(json.dumps({**cal, **change}))
         r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)
@@ -299,6 +306,23 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
         (partial / name).unlink()
         r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", partial)
         assert r.exit_code == 1 and f"missing ['{name}']" in r.stderr, r.stderr
+    # a member more than the card's count, and a checkpoint of random bytes
+    # with a matching digest, are named too
+    extra = tmp_path / "extra"
+    shutil.copytree(model_dir, extra)
+    for kind in ("member", "marker"):
+        for suffix in (".pt", ".pt.sha256.json"):
+            shutil.copy(extra / f"{kind}_0{suffix}", extra / f"{kind}_2{suffix}")
+    r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", extra)
+    assert r.exit_code == 1 and "unknown ['member_2.pt']" in r.stderr, r.stderr
+    noisy = tmp_path / "noisy"
+    shutil.copytree(model_dir, noisy)
+    noise = noisy / "member_1.pt"
+    noise.write_bytes(np.random.default_rng(0).bytes(4000))
+    digest = {"sha256": hashlib.sha256(noise.read_bytes()).hexdigest()}
+    atomic_write_json(noisy / "member_1.pt.sha256.json", digest)
+    r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", noisy)
+    assert r.exit_code == 1 and "member_1.pt is not a PopulationGNN" in r.stderr
 
 
 def test_scar_over_every_source_names_the_twin(twin_dir, model_dir, tmp_path):

@@ -11,6 +11,7 @@ query time: the CLI starts about 3 s sooner).
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,15 @@ def load_weights(path: Path, cls: type[torch.nn.Module]) -> torch.nn.Module:
         ckpt = read_checkpoint(Path(path))
         model = cls(**ckpt["init"])
         model.load_state_dict(ckpt["state_dict"])
-    except (RuntimeError, TypeError, KeyError, ValueError, OSError) as err:
+    except (
+        RuntimeError,
+        TypeError,
+        KeyError,
+        ValueError,
+        OSError,
+        EOFError,
+        pickle.UnpicklingError,  # not a torch file, or not weights only
+    ) as err:
         raise DataError(
             f"{path} is not a {cls.__name__} checkpoint ({str(err)[:120]}); "
             "reinstall or retrain the model"

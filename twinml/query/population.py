@@ -126,29 +126,48 @@ def _paths_thread(pid: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="lead-paths")
 
 
+def _read_object(path: Path) -> dict:
+    """A model file's JSON object; `DataError` naming the file otherwise."""
+    try:
+        doc = json.loads(path.read_text())
+    except (ValueError, RecursionError) as err:  # JSON, UTF-8, nesting
+        raise DataError(
+            f"{path} is not valid JSON ({str(err)[:80]}); reinstall or retrain "
+            "the model"
+        ) from None
+    if not isinstance(doc, dict):
+        raise DataError(
+            f"{path} holds a JSON {type(doc).__name__}, not an object; reinstall "
+            "or retrain the model"
+        )
+    return doc
+
+
 def _check_complete(folder: Path, members: list, heads: list, card) -> None:
     """Every member the card was trained with, ``member_0.pt`` onwards, and
     no marker head without its member: the calibration is the ensemble's."""
     n = len(members)
-    config = card.get("config", {})
-    expected = config.get("n_members", n) if isinstance(config, dict) else n
+    config = card.get("config")
+    expected = config.get("n_members") if isinstance(config, dict) else None
     if isinstance(expected, bool) or not isinstance(expected, int):
-        expected = n
+        expected = None
     names = sorted(p.name for p in members)
-    # the highest index among members and heads counts too (marker_2.pt
-    # means there was a member_2.pt)
+    # without a card's count, the highest index among members and heads
+    # counts (marker_2.pt means there was a member_2.pt)
     index = [p.stem.split("_")[-1] for p in [*members, *heads]]
     seen = max((int(i) + 1 for i in index if i.isdigit()), default=0)
-    wanted = sorted(f"member_{k}.pt" for k in range(max(n, expected, seen)))
+    count = max(n, seen) if expected is None else expected
+    wanted = sorted(f"member_{k}.pt" for k in range(count))
     extra = sorted(
         p.name for p in heads if p.name.replace("marker_", "member_") not in names
     )
     if names != wanted or extra:
         missing = sorted(set(wanted) - set(names))
+        unknown = sorted(set(names) - set(wanted))
         raise DataError(
             f"{folder} holds members {names} and marker heads without a member "
             f"{extra}; the model was trained and calibrated with {wanted} "
-            f"(missing {missing}): reinstall or retrain the model"
+            f"(missing {missing}, unknown {unknown}): reinstall or retrain the model"
         )
 
 
@@ -268,14 +287,8 @@ class PopulationSurrogate:
                 f"{folder} is not a population model: it needs member_*.pt, "
                 f"calibration.json and model_card.json (missing {missing or 'members'})"
             )
-        calibration = json.loads((folder / "calibration.json").read_text())
-        card = json.loads((folder / "model_card.json").read_text())
-        for name, doc in (("calibration.json", calibration), ("model_card.json", card)):
-            if not isinstance(doc, dict):
-                raise DataError(
-                    f"{folder / name} holds a JSON {type(doc).__name__}, not an "
-                    "object; reinstall or retrain the model"
-                )
+        calibration = _read_object(folder / "calibration.json")
+        card = _read_object(folder / "model_card.json")
         head_paths = sorted(folder.glob("marker_*.pt"))
         _check_complete(folder, paths, head_paths, card)
         wanted = [p.name.replace("member_", "marker_") for p in paths]

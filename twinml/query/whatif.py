@@ -33,7 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from simulators.errors import DataError, MeshError, ParameterError, SiteError
+from simulators.errors import (
+    DataError,
+    FieldError,
+    MeshError,
+    ParameterError,
+    SiteError,
+)
 from twinml.data.markers import TwinMarkers, lbbb_baseline
 from twinml.data.population import SPACING_MM, TARGETS, TwinGraph, twin_graph
 from twinml.query.population import (
@@ -162,8 +168,8 @@ def load_surrogate(folder: str | Path | None = None) -> PopulationSurrogate:
     if bad:
         raise DataError(
             f"{folder}: calibration.json holds {bad}; interval factors and spreads "
-            f"must be finite and positive, factors at most {MAX_FACTOR:g} (the floor "
-            "may be 0): recalibrate the model"
+            f"must be finite and positive, factors at most {MAX_FACTOR:g}, the floor "
+            "0-50 ms and target SDs 0.001-1000: recalibrate the model"
         )
     return sur
 
@@ -204,8 +210,11 @@ def _positive_number(v: object) -> bool:
     return ok and bool(np.isfinite(v)) and v > 0
 
 
-#: Largest plausible interval factor or floor in a calibration (typical: 1-20).
+#: Largest plausible interval factor in a calibration (typical: 1-20).
 MAX_FACTOR = 1e3
+#: Plausible bounds of the other calibration entries (typical: floor 0.05 ms,
+#: target SDs 3-70 in their units).
+_PLAUSIBLE = {"activation_floor_ms": (0.0, 50.0), "target_std": (1e-3, 1e3)}
 
 
 def _bad_calibration(cal: dict) -> list[str]:
@@ -226,11 +235,11 @@ def _bad_calibration(cal: dict) -> list[str]:
     def bad(name: str, v: object) -> bool:
         if isinstance(v, bool) or not isinstance(v, int | float):
             return True
-        low_ok = v >= 0 if name == "activation_floor_ms" else v > 0
-        # a factor is a quantile of |error| / spread: beyond MAX_FACTOR the
-        # file is damaged, not calibrated
-        high_ok = name.startswith("target_std") or v <= MAX_FACTOR
-        return not (np.isfinite(v) and low_ok and high_ok)
+        # a factor is a quantile of |error| / spread, a spread a target's SD
+        # over the training set: outside these bounds the file is damaged
+        lo, hi = _PLAUSIBLE.get(name.split("[")[0], (0.0, MAX_FACTOR))
+        low_ok = v >= lo if name == "activation_floor_ms" else v > lo
+        return not (np.isfinite(v) and low_ok and v <= hi)
 
     out = [f"{k} = {v!r:.20}" for k, v in entries.items() if bad(k, v)]
     if cal.get("level", 0.9) != 0.9:
@@ -310,8 +319,8 @@ def prepare(
             markers = TwinMarkers.from_reference(
                 heart, graph.globals_, twin.scar, qrs_ms, t_lbbb
             )
-    except SiteError as err:
-        # the twin's own pacing sources (no user site is read here)
+    except (SiteError, FieldError) as err:
+        # the twin's own sources and regions (no user site is read here)
         fix = (
             f"; its scar {twin.scar} may cover them: make it smaller or move it "
             "(scar_radius_mm, scar_apicobasal, scar_rotational_deg) with "
@@ -319,9 +328,9 @@ def prepare(
             if twin.scar
             else ""
         )
-        raise SiteError(
-            f"twin {twin.folder}: the model's pacing sources cannot be placed "
-            f"({err}){fix}"
+        raise type(err)(
+            f"twin {twin.folder}: the model's pacing sources or LBBB markers "
+            f"cannot be placed ({err}){fix}"
         ) from None
     t2 = time.perf_counter()
     enc = sur.encode(graph, markers)

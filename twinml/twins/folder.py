@@ -443,6 +443,15 @@ def _check_scar_spares_sources(
                 "make scar_radius_mm smaller or move the scar (scar_apicobasal, "
                 "scar_rotational_deg)"
             )
+    for region, nodes in (
+        ("LV lead sites", heart.lv_candidates),
+        ("LV lateral wall", np.flatnonzero(heart.lateral_mask)),
+    ):
+        if nodes.size and not live[nodes].any():
+            raise TwinError(
+                f"{where} covers the whole {region}, which the CRT markers and "
+                "queries need; make scar_radius_mm smaller or move the scar"
+            )
     for name, node in leads.items():
         if node is not None and not live[node]:
             raise TwinError(
