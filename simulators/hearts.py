@@ -55,11 +55,14 @@ def load_mesh(spec: str | Path) -> TetMesh:
 
 
 def with_coordinates(mesh: TetMesh) -> TetMesh:
-    """Add ventricular coordinates when the mesh has none of its own."""
+    """Add ventricular coordinates when the mesh has none of its own; check
+    its own (`simulators.mesh.coordinates.check_coordinates`) otherwise."""
+    from simulators.mesh.coordinates import check_coordinates, ventricular_coordinates
+
     missing = [k for k in ("apico_basal", "transmural") if k not in mesh.point_data]
     if not missing:
+        check_coordinates(mesh)
         return mesh
-    from simulators.mesh.coordinates import ventricular_coordinates
 
     logger.info("computing ventricular coordinates (missing %s)", missing)
     return mesh.with_fields(point_data=ventricular_coordinates(mesh))

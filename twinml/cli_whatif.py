@@ -101,7 +101,7 @@ def _whatif(
         vv = float(check_value("vv_delay_ms", t.protocol["vv_delay_ms"]))
     else:
         try:
-            vv = float(check_value("vv_delay_ms", vv_delay))
+            vv = float(check_value("vv_delay_ms", vv_delay)) + 0.0  # no -0
         except ParameterError as err:
             raise ParameterError(f"--vv-delay {vv_delay:g}: {err}") from None
     site = lv_lead if lv_lead is not None else t.protocol["lv_lead"]

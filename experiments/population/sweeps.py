@@ -36,6 +36,7 @@ import logging
 import sys
 from pathlib import Path
 
+from twinml.cli import quiet_libraries
 from twinml.data.response_sweep import ResponseSettings, run_response_sweep
 from twinml.data.space import population_space
 
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", nargs="*", default=None, help="only these sets")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    for name in ("distributed", "simulators", "twinml.data.sweep"):
+    quiet_libraries()  # Dask, Lightning and MLflow chatter
+    for name in ("simulators", "twinml.data.sweep"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
     reports = {}

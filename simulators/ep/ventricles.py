@@ -214,10 +214,10 @@ class Ventricles:
             )
         if not np.isin(node, self.lv_candidates):
             seg = int(self.aha[node])
-            if not self._node_mask("lv_epi")[node]:
+            if seg == 0:
+                where = "it lies outside the LV (in the RV wall)"
+            elif not self._node_mask("lv_epi")[node]:
                 where = "it is not on the LV epicardium"
-            elif seg == 0:
-                where = "it lies outside the LV (on the RV wall)"
             elif seg in LV_LEAD_SEGMENTS:
                 where = f"it lies in segment {seg} but touches the RV wall"
             else:

@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "Agreement",
     "apex_patch",
+    "check_coordinates",
     "compare_coordinates",
     "find_apex",
     "jacobi_cg",
@@ -316,6 +317,49 @@ def compare_coordinates(
 
 # node sets the coordinates read; absent ones are empty
 _SETS = ("lv_endo", "lv_epi", "rv_endo", "rv_epi", "rv_septum", "base")
+
+
+#: How far a mesh's own 0..1 coordinates may stray, from interpolation
+#: (the Rodero mesh's transmural field reaches 1.07).
+COORDINATE_SLACK = 0.1
+
+
+def check_coordinates(mesh: TetMesh) -> None:
+    """Refuse a mesh's own ``apico_basal`` and ``transmural`` fields when they
+    are not finite, leave 0..1 (beyond `COORDINATE_SLACK`) or run the wrong
+    way (transmural: LV endocardium 0, epicardium 1; apico_basal: base 1).
+
+    Raises
+    ------
+    FieldError
+        Naming the field, what was expected and what was found (node ids).
+    """
+    lo, hi = -COORDINATE_SLACK, 1.0 + COORDINATE_SLACK
+    for name in ("apico_basal", "transmural"):
+        v = np.asarray(mesh.point_data[name], dtype=float)
+        bad = np.flatnonzero(~np.isfinite(v) | (v < lo) | (v > hi))
+        if bad.size:
+            raise FieldError(
+                f"point field {name!r} must lie in 0..1, but {bad.size} nodes "
+                f"do not (first ids {bad[:5].tolist()}, values "
+                f"{np.round(v[bad[:5]], 3).tolist()}); fix the field or delete it "
+                "so that twinml computes it"
+            )
+
+    # orientation, read on the node sets the coordinates are defined by
+    t, z = mesh.point_data["transmural"], mesh.point_data["apico_basal"]
+    endo, epi, base = (_node_set(mesh, k) for k in ("lv_endo", "lv_epi", "base"))
+    if endo.any() and epi.any() and t[endo].mean() >= t[epi].mean():
+        raise FieldError(
+            f"point field 'transmural' runs the wrong way: mean {t[endo].mean():.2f} "
+            f"on the LV endocardium, {t[epi].mean():.2f} on the epicardium "
+            "(expected 0 and 1); fix the field or delete it"
+        )
+    if base.any() and z[base].mean() <= 0.5:
+        raise FieldError(
+            f"point field 'apico_basal' runs the wrong way: mean {z[base].mean():.2f} "
+            "on the base (expected 1, apex 0); fix the field or delete it"
+        )
 
 
 def _has(mesh: TetMesh, name: str) -> bool:

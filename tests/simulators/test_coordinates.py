@@ -9,12 +9,16 @@ Laplace solves on Rodero case 01), so ours are compared node by node.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from simulators.errors import FieldError, MeshError
+from simulators.hearts import with_coordinates
 from simulators.mesh.coordinates import (
+    check_coordinates,
     compare_coordinates,
     find_apex,
     ventricular_coordinates,
@@ -221,3 +225,33 @@ def test_real_heart_apex_is_near_the_shipped_one(rodero_mesh):
     )
     # within the 9.3 mm apex patch (measured 7.2 mm)
     assert gap < 10.0
+
+
+@pytest.fixture(scope="module")
+def biv_with_coordinates():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return with_coordinates(biv_ellipsoid(h_mm=4.0))
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda pd: {"apico_basal": 5 * pd["apico_basal"]}, "'apico_basal' must lie"),
+        (
+            lambda pd: {"transmural": 1 - pd["transmural"]},
+            "'transmural' runs the wrong",
+        ),
+        (lambda pd: {"apico_basal": 1 - pd["apico_basal"]}, "'apico_basal' runs the"),
+        (
+            lambda pd: {"transmural": np.full_like(pd["transmural"], np.nan)},
+            "first ids",
+        ),
+    ],
+)
+def test_a_meshs_own_coordinates_are_checked(biv_with_coordinates, edit, match):
+    mesh = biv_with_coordinates
+    check_coordinates(mesh)  # its computed coordinates pass
+    bad = mesh.with_fields(point_data=edit(mesh.point_data))
+    with pytest.raises(FieldError, match=match):
+        with_coordinates(bad)

@@ -546,7 +546,7 @@ def _check_header(doc: dict, path: Path) -> None:
             f"{path}: format must be {schema.FORMAT!r}, got {doc.get('format')!r}"
         )
     version = doc.get("schema_version")
-    if version != schema.SCHEMA_VERSION:
+    if isinstance(version, bool) or version != schema.SCHEMA_VERSION:
         raise TwinError(
             f"{path}: schema_version {version!r} is not the {schema.SCHEMA_VERSION} "
             "this twinml reads; recreate the twin or upgrade twinml"
