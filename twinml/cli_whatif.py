@@ -115,8 +115,9 @@ def _whatif(
 
     # the model and its torch stack only once the arguments are known good
     from twinml.query import whatif as wi
+    from twinml.query.model_folder import DEFAULT_MODEL, load_surrogate
 
-    sur = wi.load_surrogate(model)
+    sur = load_surrogate(model)
     heart = t.ventricles()
     if strict:
         # parameters and shape: refused before the graph and LBBB markers
@@ -128,7 +129,7 @@ def _whatif(
     # one lead, or the ranking
     head = {
         "twin": str(twin),
-        "model": str(wi.DEFAULT_MODEL if model is None else model),
+        "model": str(DEFAULT_MODEL if model is None else model),
         "n_members": len(sur.members),
         "rv_lead": f"node:{prepared.graph.rv_lead}",
         **prepared.seconds,

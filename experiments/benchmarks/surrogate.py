@@ -123,7 +123,7 @@ def measure(model: Path | None, n_queries: int, n_sites: int) -> dict[str, Any]:
     from simulators.ep.protocols import TissueParams
     from twinml.data.markers import TwinMarkers, lbbb_baseline
     from twinml.data.space import wrap_deg
-    from twinml.query.whatif import load_surrogate, model_spacing_mm
+    from twinml.query.model_folder import load_surrogate, model_spacing_mm
     from twinml.twins.sites import lv_lead_node
 
     # the heart, shared by both sides and cached where `simulate_sample` looks

@@ -24,24 +24,22 @@ either end of its own interval.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from simulators.errors import (
-    DataError,
     FieldError,
     MeshError,
     ParameterError,
     SiteError,
 )
 from twinml.data.markers import TwinMarkers, lbbb_baseline
-from twinml.data.population import SPACING_MM, TARGETS, TwinGraph, twin_graph
+from twinml.data.population import TwinGraph, twin_graph
+from twinml.query.model_folder import model_spacing_mm
 from twinml.query.population import (
     Encoded,
     PopulationSurrogate,
@@ -52,18 +50,14 @@ from twinml.query.population import (
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "DEFAULT_MODEL",
     "PreparedTwin",
     "answer",
     "domain_issues",
-    "load_surrogate",
     "prepare",
     "rank_sites",
     "shape_descriptors",
 ]
 
-#: The population model shipped with the package.
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "pretrained" / "population"
 #: Answers reported per query, in order (names of `Prediction.response`).
 REPORTED = ("tat_ms", "qrs_crt_ms", "lvat_ms", "ef_crt_acute_pct", "d_lvesv_pct")
 #: Settings the training sweep held at one value (`ResponseSettings`,
@@ -86,13 +80,6 @@ PHYSICAL_LIMITS = {
     "qrs_crt_ms": (0.0, np.inf),
     "d_lvesv_pct": (-100.0, np.inf),
 }
-_CALIBRATION_KEYS = (
-    "activation",
-    "activation_floor_ms",
-    "targets",
-    "target_std",
-    "qrs_ecg",
-)
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,162 +102,6 @@ class PreparedTwin:
     graph: TwinGraph
     enc: Encoded
     seconds: dict
-
-
-def load_surrogate(folder: str | Path | None = None) -> PopulationSurrogate:
-    """The population model in `folder` (default: the packaged one), checked.
-
-    Raises
-    ------
-    ParameterError
-        When a folder given by the caller does not exist.
-    DataError
-        When the model lacks a file, a file is not valid JSON or lacks a
-        key, or a member's checkpoint is damaged.
-    """
-    if folder is not None and not Path(folder).is_dir():
-        raise ParameterError(
-            f"--model {str(folder)!r} is not a folder; pass a folder holding "
-            "member_*.pt, calibration.json and model_card.json"
-        )
-    folder = DEFAULT_MODEL if folder is None else Path(folder)
-    if not folder.is_dir():
-        raise DataError(
-            f"no pretrained population model at {folder}; train one with "
-            "`python experiments/population/train.py --sweeps DIR --out "
-            f"{folder}` or pass --model DIR"
-        )
-    try:
-        sur = PopulationSurrogate.load(folder)
-    except json.JSONDecodeError as err:
-        raise DataError(
-            f"{folder}: calibration.json or model_card.json is not valid JSON "
-            f"({err}); reinstall or retrain the model"
-        ) from None
-    missing = [k for k in _CALIBRATION_KEYS if k not in sur.calibration]
-    if missing:
-        raise DataError(
-            f"{folder}: calibration.json lacks {missing}; reinstall or retrain "
-            "the model"
-        )
-    bad_card = _bad_card(sur.card)
-    if bad_card:
-        raise DataError(
-            f"{folder}: model_card.json {bad_card}; reinstall or retrain the model"
-        )
-    blend = _bad_blend(sur.calibration.get("blend")) if sur.marker_heads else []
-    if blend:
-        raise DataError(
-            f"{folder}: calibration.json holds {blend}; the blend needs one weight "
-            "in 0..1 per target: recalibrate the model"
-        )
-    bad = _bad_calibration(sur.calibration)
-    if bad:
-        raise DataError(
-            f"{folder}: calibration.json holds {bad}; interval factors and spreads "
-            f"must be finite and positive, factors at most {MAX_FACTOR:g}, the floor "
-            "0-50 ms and target SDs 0.001-1000: recalibrate the model"
-        )
-    return sur
-
-
-def _bad_card(card: dict) -> str | None:
-    """What is wrong with a model card's training ranges, or None."""
-    ranges = card.get("ranges")
-    if not isinstance(ranges, dict) or not ranges:
-        return "lacks 'ranges' (an object of name: [low, high])"
-    for name, r in ranges.items():
-        ok = (
-            isinstance(r, list)
-            and len(r) == 2
-            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in r)
-            and all(np.isfinite(r))
-            and r[0] <= r[1]
-        )
-        if not ok:
-            return f"ranges.{name} = {r!r:.40} is not a finite [low, high], low <= high"
-    derived = card.get("derived", [])
-    if not isinstance(derived, list) or not all(isinstance(d, str) for d in derived):
-        return f"derived = {derived!r:.40} is not a list of range names"
-    unknown = sorted(set(derived) - set(ranges))
-    if unknown:
-        return f"derived names {unknown}, which 'ranges' lacks"
-    config = card.get("config", {})
-    spacing = card.get(
-        "spacing_mm", config.get("spacing_mm") if isinstance(config, dict) else None
-    )
-    if spacing is not None and not _positive_number(spacing):
-        return f"spacing_mm = {spacing!r:.20} is not a positive number of mm"
-    return None
-
-
-def _positive_number(v: object) -> bool:
-    """A finite number above 0 (not a boolean)."""
-    ok = isinstance(v, int | float) and not isinstance(v, bool)
-    return ok and bool(np.isfinite(v)) and v > 0
-
-
-#: Largest plausible interval factor in a calibration (typical: 1-20).
-MAX_FACTOR = 1e3
-#: Plausible bounds of the other calibration entries (typical: floor 0.05 ms,
-#: target SDs 3-70 in their units).
-_PLAUSIBLE = {"activation_floor_ms": (0.0, 50.0), "target_std": (1e-3, 1e3)}
-
-
-def _bad_calibration(cal: dict) -> list[str]:
-    """Entries of a calibration that are not finite positive numbers."""
-    targets, stds = cal["targets"], cal["target_std"]
-    if not isinstance(targets, dict) or not isinstance(stds, list):
-        return ["'targets' (an object) and 'target_std' (a list) of other types"]
-    if any(k not in targets for k in TARGETS) or len(stds) != len(TARGETS):
-        return [f"targets other than the model's {list(TARGETS)}"]
-    entries = {
-        "activation": cal["activation"],
-        "qrs_ecg": cal["qrs_ecg"],
-        **{f"targets.{k}": targets[k] for k in TARGETS},
-        **{f"target_std[{i}]": v for i, v in enumerate(stds)},
-        "activation_floor_ms": cal["activation_floor_ms"],
-    }
-
-    def bad(name: str, v: object) -> bool:
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            return True
-        # a factor is a quantile of |error| / spread, a spread a target's SD
-        # over the training set: outside these bounds the file is damaged
-        lo, hi = _PLAUSIBLE.get(name.split("[")[0], (0.0, MAX_FACTOR))
-        low_ok = v >= lo if name == "activation_floor_ms" else v > lo
-        return not (np.isfinite(v) and low_ok and v <= hi)
-
-    out = [f"{k} = {v!r:.20}" for k, v in entries.items() if bad(k, v)]
-    if cal.get("level", 0.9) != 0.9:
-        out.append(f"level = {cal['level']!r:.20} (the intervals are 90 %)")
-    return out
-
-
-def _bad_blend(blend: object) -> list[str]:
-    """Blend weights that are missing or outside 0..1 (a model with marker
-    heads needs one per target)."""
-    if blend is None:
-        return ["no 'blend' entry"]
-    if not isinstance(blend, dict):
-        return [f"blend = {str(blend)[:20]!r}, not an object"]
-    bad = []
-    for k in TARGETS:
-        if k not in blend:
-            bad.append(f"no blend.{k}")
-            continue
-        v = blend[k]
-        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
-            bad.append(f"blend.{k} = {v!r:.20}")
-    return bad
-
-
-def model_spacing_mm(sur: PopulationSurrogate) -> float:
-    """Coarse-graph voxel side the model was trained on, mm (the card's
-    ``spacing_mm`` or ``config.spacing_mm``, else `SPACING_MM`)."""
-    card = sur.card
-    value = card.get("spacing_mm", card.get("config", {}).get("spacing_mm"))
-    return SPACING_MM if value is None else float(value)
 
 
 def prepare(
