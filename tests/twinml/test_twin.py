@@ -9,6 +9,7 @@ import pytest
 
 from simulators.errors import ParameterError, TwinmlInputError
 from twinml.twins import Twin, TwinError, create_twin, load_observations
+from twinml.twins import create as twin_create
 from twinml.twins import folder as twin_folder
 from twinml.twins.folder import split_params
 from twinml.twins.observations import check_observations
@@ -145,14 +146,14 @@ def test_lead_inside_its_scar_is_refused(coarse_mesh, tmp_path):
 
 
 def test_crashed_write_leaves_no_half_twin(coarse_mesh, tmp_path, monkeypatch):
-    real = twin_folder.atomic_write_json
+    real = twin_create.atomic_write_json
 
     def crash(path, obj):
         if path.name == "provenance.json":
             raise OSError("disk full")
         return real(path, obj)
 
-    monkeypatch.setattr(twin_folder, "atomic_write_json", crash)
+    monkeypatch.setattr(twin_create, "atomic_write_json", crash)
     with pytest.raises(OSError, match="disk full"):
         create_twin(tmp_path / "t", coarse_mesh)
 

@@ -6,7 +6,8 @@
 `twinml.twins.sites` places leads and scars by ventricular coordinates.
 """
 
-from twinml.twins.folder import Twin, TwinError, create_twin
+from twinml.twins.create import create_twin
+from twinml.twins.folder import Twin, TwinError
 from twinml.twins.observations import load_observations
 
 __all__ = ["Twin", "TwinError", "create_twin", "load_observations"]
