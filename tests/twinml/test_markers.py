@@ -16,11 +16,6 @@ from simulators.ep.scar import Scar
 from simulators.errors import DataError
 from twinml.data import population as pop
 from twinml.data.markers import MARKER_INPUTS, TwinMarkers, lbbb_baseline
-from twinml.data.response_sweep import (
-    SAMPLE_DEFAULTS,
-    ResponseSettings,
-    simulate_sample,
-)
 from twinml.query.population import (
     PopulationSurrogate,
     blend_weights,
@@ -39,24 +34,12 @@ from twinml.training.population import (
 
 
 @pytest.fixture(scope="module")
-def heart(coarse_heart):
-    return coarse_heart
-
-
-@pytest.fixture(scope="module")
 def graph(heart):
     return pop.twin_graph(heart, TissueParams(), spacing_mm=8.0)
 
 
-def test_query_inputs_equal_the_sweeps_stored_ones(heart, graph):
-    import twinml.data.response_sweep as rs
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(rs, "_heart", lambda sample, settings: heart)
-    settings = ResponseSettings(mesh="biv", h_mm=4.0, circulation=False)
-    sample = {"lv_lead_rotational_deg": 200.0, "vv_delay_ms": 20.0}
-    r = simulate_sample(sample, settings)
-    mp.undo()
+def test_query_inputs_equal_the_sweeps_stored_ones(heart, graph, coarse_reference):
+    r, _ = coarse_reference({"lv_lead_rotational_deg": 200.0, "vv_delay_ms": 20.0})
     sc = r["meta"]["scalars"]
 
     # training: the stored LBBB map and QRS; query: the twin's own solve
@@ -151,22 +134,12 @@ def test_blend_weights_recover_the_mix():
     np.testing.assert_allclose(blend_weights(y, g, m), [0.3, 1.0], atol=1e-9)
 
 
-def test_surrogate_blends_gnn_and_marker_heads(heart, graph, tmp_path):
-    import twinml.data.response_sweep as rs
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(rs, "_heart", lambda sample, settings: heart)
-    settings = ResponseSettings(mesh="biv", h_mm=4.0, circulation=False)
-    examples = []
-    for phi in (150.0, 220.0):
-        s = {**SAMPLE_DEFAULTS, "lv_lead_rotational_deg": phi}
-        r = simulate_sample(s, settings)
-        examples.append(
-            pop.example(
-                heart, s, r["meta"]["scalars"], r["arrays"]["t_crt_ms"], None, 8.0
-            )
-        )
-    mp.undo()
+def test_surrogate_blends_gnn_and_marker_heads(
+    heart, graph, coarse_reference, toy_calibration, tmp_path
+):
+    examples = [
+        coarse_reference({"lv_lead_rotational_deg": phi})[1] for phi in (150.0, 220.0)
+    ]
     cfg = PopulationConfig(width=8, n_layers=1, decoder_width=8, head_width=8,
                            pooled_dim=4, epochs=2, n_members=2)  # fmt: skip
     members = [
@@ -186,13 +159,7 @@ def test_surrogate_blends_gnn_and_marker_heads(heart, graph, tmp_path):
             tmp_path / "m.db", {},
         )
     ]  # fmt: skip
-    cal = {
-        "activation": 1.5,
-        "activation_floor_ms": 0.5,
-        "targets": dict.fromkeys(pop.TARGETS, 2.0),
-        "target_std": [1.0] * len(pop.TARGETS),
-        "qrs_ecg": 2.0,
-    }
+    cal = toy_calibration()
     gnn_only = PopulationSurrogate(members, cal, {"ranges": {}})
     enc = gnn_only.encode(examples[0].graph, markers)
     _, g, _ = gnn_only.member_outputs(enc, leads, 0.0, fine=False)

@@ -17,7 +17,6 @@ from simulators.ep.ventricles import Ventricles
 from simulators.errors import DataError
 from twinml.data import population as pop
 from twinml.data.lead_paths import lead_paths
-from twinml.data.response_sweep import ResponseSettings, simulate_sample
 from twinml.query.population import PopulationSurrogate, calibration_factor
 from twinml.training.population import (
     PopulationConfig,
@@ -30,17 +29,8 @@ from twinml.training.population import (
 
 
 @pytest.fixture(scope="module")
-def heart(coarse_heart):
-    return coarse_heart
-
-
-@pytest.fixture(scope="module")
-def examples(heart, monkeypatch_module):
+def examples(coarse_reference):
     """Four reference CRT activations on the heart (two velocities, two leads)."""
-    import twinml.data.response_sweep as rs
-
-    monkeypatch_module.setattr(rs, "_heart", lambda sample, settings: heart)
-    settings = ResponseSettings(mesh="biv", h_mm=4.0, circulation=False)
     out = []
     for v, phi in ((0.5, 150.0), (0.7, 200.0), (0.6, 100.0), (0.55, 250.0)):
         sample = {
@@ -51,21 +41,8 @@ def examples(heart, monkeypatch_module):
             "lv_lead_rotational_deg": phi,
             "vv_delay_ms": 10.0,
         }
-        r = simulate_sample(sample, settings)
-        s = {**rs.SAMPLE_DEFAULTS, **sample}
-        out.append(
-            pop.example(
-                heart, s, r["meta"]["scalars"], r["arrays"]["t_crt_ms"], None, 8.0
-            )
-        )
+        out.append(coarse_reference(sample)[1])
     return out
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    mp = pytest.MonkeyPatch()
-    yield mp
-    mp.undo()
 
 
 def test_inputs_do_not_depend_on_pose(heart):
@@ -116,19 +93,13 @@ def test_training_fits_and_checkpoints_reload(examples, tmp_path):
         load_member(paths[1])
 
 
-def test_surrogate_ranks_many_sites_with_intervals(examples, tmp_path):
+def test_surrogate_ranks_many_sites_with_intervals(examples, toy_calibration, tmp_path):
     cfg = PopulationConfig(width=16, n_layers=2, decoder_width=16, head_width=16,
                            epochs=5, n_members=2)  # fmt: skip
     paths = train_ensemble(
         examples, [], cfg, tmp_path / "m", tmp_path / "mlflow.db", {"test": 1}
     )
-    cal = {
-        "activation": 1.5,
-        "activation_floor_ms": 0.5,
-        "targets": dict.fromkeys(pop.TARGETS, 2.0),
-        "target_std": [1.0] * len(pop.TARGETS),
-        "qrs_ecg": 2.0,
-    }
+    cal = toy_calibration()
     card = {"ranges": {"v_fibre_mm_ms": [0.5, 0.7]}}
     sur = PopulationSurrogate([load_member(p) for p in paths], cal, card)
     g = examples[0].graph

@@ -56,7 +56,7 @@ def twin_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def model_dir(twin_dir, tmp_path_factory):
+def model_dir(twin_dir, toy_calibration, tmp_path_factory):
     """Two tiny members trained on two CRT activations of the twin's heart."""
     import twinml.data.response_sweep as rs
 
@@ -96,14 +96,7 @@ def model_dir(twin_dir, tmp_path_factory):
     shutil.rmtree(out / "artifacts", ignore_errors=True)
     atomic_write_json(
         out / "calibration.json",
-        {
-            "activation": 1.5,
-            "activation_floor_ms": 0.5,
-            "targets": dict.fromkeys(pop.TARGETS, 2.0),
-            "target_std": [1.0] * len(pop.TARGETS),
-            "qrs_ecg": 2.0,
-            "blend": dict.fromkeys(pop.TARGETS, 0.5),
-        },
+        toy_calibration(blend=dict.fromkeys(pop.TARGETS, 0.5)),
     )
     # every input the domain check reads has a range (wide but for v_fibre)
     ranges = {name: [-1e6, 1e6] for name in CHECKED}
