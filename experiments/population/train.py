@@ -467,8 +467,10 @@ def evaluate_only(args) -> int:
     """The model in ``--out`` on the test sets in ``--sweeps``, with the
     baseline factor and beside the figures of ``--results`` (a check that
     the shipped figures reproduce from the seeded test sweeps alone)."""
+    from twinml.query.model_folder import load_surrogate
+
     stored = json.loads(args.results.read_text())
-    sur = PopulationSurrogate.load(args.out)
+    sur = load_surrogate(args.out)  # checked like any query's model
     hearts: dict = {}
     results = {}
     for name in TEST_SETS:
