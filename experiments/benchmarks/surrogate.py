@@ -22,10 +22,12 @@ the training sweep (`SAMPLE_DEFAULTS`):
   the intrinsic roots and the LBBB exit; the per-heart coarse cache
   emptied), the twin's LBBB markers for the marker heads (one reference
   Eikonal solve and pseudo-ECG), the members' encoding and one prediction
-  with its map;
-* surrogate, each further query on an encoded twin: one prediction (the
-  lead's Dijkstra over the mesh, both decoders and the head, the map on
-  every node and each member's pseudo-ECG).
+  with its map (as `twinml whatif` does for one lead);
+* surrogate, each further query on an encoded twin (whose encoding holds
+  the coarse travel rows of every LV candidate site): one prediction (the
+  lead's Dijkstra over the mesh, the coarse decoders, response and marker
+  heads, the refiners, the members' maps reduced on every node, and the
+  pseudo-ECG of their mean map).
 
 ``speedup_full_response`` divides the reference's median time by the
 surrogate's median time for a new query on an encoded twin (everything a
@@ -89,7 +91,8 @@ SURROGATE_STEPS = (
     "the twin's LBBB markers (reference Eikonal and pseudo-ECG, once per twin)",
     "encoding by every member",
     "prediction: the lead's Dijkstra over the mesh, decoders, response and "
-    "marker heads, intervals, refined map on every node, pseudo-ECG QRS of each member",
+    "marker heads, intervals, refined maps reduced on every node, pseudo-ECG QRS "
+    "of the members' mean map",
 )
 
 
@@ -136,7 +139,7 @@ def measure(model: Path | None, n_queries: int, n_sites: int) -> dict[str, Any]:
     )
     spacing = model_spacing_mm(sur)
 
-    def new_twin():
+    def new_twin(travel_rows=True):
         pop._PARTS.pop(heart, None)
         g = pop.twin_graph(
             heart, tissue, None, d["contractility"], d["stiffness"], spacing
@@ -147,7 +150,7 @@ def measure(model: Path | None, n_queries: int, n_sites: int) -> dict[str, Any]:
             markers = TwinMarkers.from_reference(
                 heart, g.globals_, None, qrs_ms, t_lbbb
             )
-        return sur.encode(g, markers)
+        return sur.encode(g, markers, travel_rows)
 
     # warm-up: imports, numba and torch kernels (not timed)
     enc = new_twin()
@@ -164,7 +167,7 @@ def measure(model: Path | None, n_queries: int, n_sites: int) -> dict[str, Any]:
         rs._TWINS.clear()
         ref_s, ref = _timed(lambda s=sample: rs.simulate_sample(s, settings))
         first_s, _ = _timed(
-            lambda lead=lead, vv=vv: sur.predict(new_twin(), [lead], vv)
+            lambda lead=lead, vv=vv: sur.predict(new_twin(False), [lead], vv)
         )
         further_s = min(
             _timed(lambda lead=lead, vv=vv: sur.predict(enc, [lead], vv))[0]

@@ -136,7 +136,7 @@ def evaluate(sur: PopulationSurrogate, exs: list[Example], factor: float, hearts
     """Figures of one test set against the reference pipeline."""
     mae_pct, base_pct, node_err_pct, covered, resp, half = [], [], [], [], [], []
     for ex in exs:
-        enc = sur.encode(ex.graph, ex.markers)
+        enc = sur.encode(ex.graph, ex.markers, travel_rows=False)
         lead = ex.lead_node
         p = sur.predict(enc, [lead], ex.vv_delay_ms)
         live = ex.graph.live & np.isfinite(ex.t_ms)
@@ -209,7 +209,7 @@ def calibrate(members, exs: list[Example], train: list[Example], heads=()) -> di
     k_qrs = TARGETS.index("qrs_crt_ms")
     t_err, t_sd, q_err, q_sd, gnn = [], [], [], [], []
     for ex in exs:
-        enc = sur.encode(ex.graph, ex.markers)
+        enc = sur.encode(ex.graph, ex.markers, travel_rows=False)
         t_all, r_all, qrs = sur.member_outputs(enc, [ex.lead_node], ex.vv_delay_ms)
         g = ex.graph
         mean, sd, _, member_tat = map_statistics(t_all, g.live, g.lv_mask)

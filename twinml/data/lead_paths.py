@@ -74,15 +74,23 @@ class LeadPaths:
         """
         leads = np.atleast_1d(np.asarray(lv_leads, dtype=np.int64))
         g = self.graph
-        t = np.empty((leads.size, g.shape[0]))
-        for i, lead in enumerate(leads):
-            t_lead = captured_arrival(
-                g.indptr, g.indices, g.data, int(lead), -vv_delay_ms, self.t_fixed_ms
-            )
-            t[i] = np.minimum(self.t_fixed_ms, t_lead)
-        t -= min(0.0, -vv_delay_ms)
-        t[~np.isfinite(t)] = np.nan
-        return t
+        return _crt_times(
+            g.indptr, g.indices, g.data, leads, float(vv_delay_ms), self.t_fixed_ms
+        )
+
+
+@njit(cache=True, nogil=True)
+def _crt_times(indptr, indices, data, leads, vv_delay_ms, t_fixed):  # pragma: no cover
+    """`LeadPaths.times` on the CSR arrays: each lead's captured arrival,
+    the earlier of it and the fixed sources', shifted, NaN where none."""
+    shift = min(0.0, -vv_delay_ms)
+    out = np.empty((leads.size, t_fixed.size))
+    for b in range(leads.size):
+        t = captured_arrival(indptr, indices, data, leads[b], -vv_delay_ms, t_fixed)
+        for i in range(t_fixed.size):
+            v = min(t[i], t_fixed[i])
+            out[b, i] = v - shift if v < np.inf else np.nan
+    return out
 
 
 def lead_paths(

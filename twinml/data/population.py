@@ -136,9 +136,16 @@ class TwinGraph:
     @cached_property
     def travel(self) -> TravelRows:
         """Coarse graph of travel times, ms, built once per twin, with its
-        Dijkstra rows memoised (`TravelRows`)."""
+        Dijkstra rows memoised (`TravelRows`): room for every LV candidate's
+        cluster and the RV lead's."""
         graph = coarse_travel_graph(self.features, self.tissue, self.n_coarse)
-        return TravelRows(graph)
+        return TravelRows(graph, max_rows=max(256, self.lead_clusters.size))
+
+    @cached_property
+    def lead_clusters(self) -> np.ndarray:
+        """Coarse clusters of the RV lead and of every LV candidate site."""
+        leads = np.append(self.lv_candidates, self.rv_lead)
+        return np.unique(self.coarse.cluster[leads])
 
 
 def pool_matrix(bins: np.ndarray, n_bins: int = N_BINS) -> np.ndarray:

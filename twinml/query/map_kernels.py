@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["map_statistics"]
+__all__ = ["map_statistics", "refined_statistics"]
 
 
 @njit(cache=True, nogil=True)
@@ -71,3 +71,120 @@ def map_statistics(t, live, lv):  # pragma: no cover
         if last_lv > -np.inf:
             extremes[b, 2] = last_lv
     return mean, sd, extremes, member_tat
+
+
+def refined_statistics(base, k, corr, interp, live, lv, pool=None):
+    """`map_statistics` of the members' refined maps, without forming them.
+
+    Member m's map is ``k[m] base + I corr[m]`` on every node, NaN in scar
+    (``~live``) and where ``base`` is NaN, with I the coarse-to-mesh
+    interpolation; the kernel interpolates each node's members'
+    corrections and reduces them in the same pass.
+
+    Parameters
+    ----------
+    base : ndarray of shape (B, n_nodes)
+        Shortest-path times of the leads over the mesh, ms (NaN: no path).
+    k : ndarray of shape (M,)
+        Members' factors on it.
+    corr : ndarray of shape (M, B, n_coarse)
+        Members' corrections at the coarse nodes, ms.
+    interp : scipy.sparse.csr_matrix of shape (n_nodes, n_coarse)
+        I (`CoarseGraph.interp`).
+    live, lv : ndarray of bool, shape (n_nodes,)
+    pool : concurrent.futures.Executor, optional
+        Where the second half of the nodes is reduced, beside this thread
+        (the kernel runs without the GIL); the answer is the same.
+
+    Returns
+    -------
+    Same as `map_statistics`.
+    """
+    # members side by side per coarse node, padded to a multiple of three:
+    # the kernel interpolates three members at a time in registers
+    m, b, n_coarse = corr.shape
+    padded = np.zeros((b, n_coarse, -(-m // 3) * 3))
+    padded[..., :m] = corr.transpose(1, 2, 0)
+    base = np.ascontiguousarray(base, dtype=np.float64)
+    k = np.asarray(k, dtype=np.float64)
+    n = base.shape[1]
+    mean, sd = np.empty((b, n)), np.empty((b, n))
+    args = (base, k, padded, interp.indptr, interp.indices, interp.data, live, lv)
+
+    # each part fills its nodes' mean and SD and returns its extremes
+    cuts = [0, n // 2, n] if pool is not None else [0, n]
+    other = None
+    if pool is not None:
+        other = pool.submit(_refined_range, *args, cuts[1], n, mean, sd)
+    parts = [_refined_range(*args, 0, cuts[1], mean, sd)]
+    if other is not None:
+        parts.append(other.result())
+    ext = np.stack([p[0] for p in parts])  # (parts, B, 3)
+    first, last, last_lv = ext[..., 0].min(0), ext[..., 1].max(0), ext[..., 2].max(0)
+    lo = np.min([p[1] for p in parts], axis=0)  # (M, B)
+    hi = np.max([p[2] for p in parts], axis=0)
+
+    # no live node with a time: NaN extremes (as `map_statistics`)
+    extremes = np.column_stack([first, last, last_lv])
+    extremes[~np.isfinite(first), :2] = np.nan
+    extremes[~np.isfinite(last_lv), 2] = np.nan
+    member_tat = np.where(np.isfinite(first), hi - lo, np.nan)
+    return mean, sd, extremes, member_tat
+
+
+@njit(cache=True, nogil=True)
+def _refined_range(
+    base, k, corr, indptr, indices, data, live, lv, i0, i1, mean, sd
+):  # pragma: no cover
+    """`refined_statistics` of nodes i0..i1 on arrays (``corr`` of shape
+    (B, n_coarse, 3 J) with the M members first, I as CSR arrays): fills
+    their mean and SD, returns their extremes (B, 3) (first, last, last LV;
+    +-inf where none) and each member's earliest and latest times (M, B).
+
+    The SD sums squares of the members' offsets from the first member's
+    time (no cancellation: offsets are of the order of the spread).
+    """
+    n_queries = base.shape[0]
+    n_members = k.size
+    ext = np.empty((n_queries, 3))
+    lo = np.full((n_members, n_queries), np.inf)
+    hi = np.full((n_members, n_queries), -np.inf)
+    for b in range(n_queries):
+        cb = corr[b]
+        first, last, last_lv = np.inf, -np.inf, -np.inf
+        for i in range(i0, i1):
+            x = base[b, i]
+            if not live[i] or np.isnan(x):
+                mean[b, i], sd[b, i] = np.nan, np.nan
+                continue
+
+            # three members at a time: their interpolated corrections, their
+            # times, extremes and sums of offsets
+            s1, s2, ref = 0.0, 0.0, 0.0
+            for g in range(0, corr.shape[2], 3):
+                c0, c1, c2 = 0.0, 0.0, 0.0
+                for j in range(indptr[i], indptr[i + 1]):
+                    w, c = data[j], indices[j]
+                    c0 += w * cb[c, g]
+                    c1 += w * cb[c, g + 1]
+                    c2 += w * cb[c, g + 2]
+                for m, cm in ((g, c0), (g + 1, c1), (g + 2, c2)):
+                    if m >= n_members:
+                        break
+                    t = k[m] * x + cm
+                    if m == 0:
+                        ref = t
+                    lo[m, b], hi[m, b] = min(lo[m, b], t), max(hi[m, b], t)
+                    s1 += t - ref
+                    s2 += (t - ref) ** 2
+
+            # the members' mean and SD, and the mean map's extremes
+            offset = s1 / n_members
+            mu = ref + offset
+            mean[b, i] = mu
+            sd[b, i] = np.sqrt(max(s2 / n_members - offset**2, 0.0))
+            first, last = min(first, mu), max(last, mu)
+            if lv[i]:
+                last_lv = max(last_lv, mu)
+        ext[b, 0], ext[b, 1], ext[b, 2] = first, last, last_lv
+    return ext, lo, hi

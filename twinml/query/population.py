@@ -53,7 +53,8 @@ from twinml.data.markers import TwinMarkers
 from twinml.data.population import TARGETS, TwinGraph, coarse_baseline, pool_matrix
 from twinml.models.marker_head import load_marker_head
 from twinml.models.population import load_member
-from twinml.query.map_kernels import map_statistics
+from twinml.models.stacked import StackedDecoders, StackedMarkerHeads
+from twinml.query.map_kernels import map_statistics, refined_statistics
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class Encoded:
     g: torch.Tensor
     interp: object  # scipy.sparse (n_points, n_coarse)
     markers: TwinMarkers | None = None
+    stacked: StackedDecoders | None = None
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,11 @@ class Prediction:
 
 
 @lru_cache(maxsize=1)
-def _paths_thread(pid: int) -> ThreadPoolExecutor:
-    """The thread of the leads' Dijkstra, one per process (`pid`: a forked
-    child starts its own); kept, since starting one costs about 0.3 ms."""
+def _worker(pid: int) -> ThreadPoolExecutor:
+    """A second thread, one per process (`pid`: a forked child starts its
+    own), kept since starting one costs about 0.3 ms: a query's compiled
+    steps that release the GIL (the leads' Dijkstra, half of the map
+    statistics) run in it beside this thread's."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="lead-paths")
 
 
@@ -270,6 +274,7 @@ class PopulationSurrogate:
         self.calibration = calibration
         self.card = card
         self.marker_heads = marker_heads
+        self._stacked_heads = StackedMarkerHeads(marker_heads) if marker_heads else None
 
     @classmethod
     def load(cls, folder: str | Path) -> PopulationSurrogate:
@@ -304,7 +309,12 @@ class PopulationSurrogate:
 
     # ------------------------------------------------------------- queries
     @torch.no_grad()
-    def encode(self, graph: TwinGraph, markers: TwinMarkers | None = None) -> Encoded:
+    def encode(
+        self,
+        graph: TwinGraph,
+        markers: TwinMarkers | None = None,
+        travel_rows: bool = True,
+    ) -> Encoded:
         """Encode a twin once per member.
 
         Parameters
@@ -313,6 +323,10 @@ class PopulationSurrogate:
         markers : TwinMarkers, optional
             The twin's LBBB markers (`twinml.data.markers`); required when
             the model has marker heads.
+        travel_rows : bool
+            Solve the coarse travel rows of every LV candidate's cluster now
+            (about 0.2 s on the real heart), so that no query pays a coarse
+            Dijkstra; False: each on its first query (a one-query caller).
         """
         if self.marker_heads and markers is None:
             raise DataError(
@@ -324,14 +338,20 @@ class PopulationSurrogate:
         x = torch.from_numpy(f.x)
         ei = torch.from_numpy(f.edge_index)
         ea = torch.from_numpy(f.edge_attr)
+        h = [m.encode(x, ei, ea) for m in self.members]
+        if travel_rows:
+            graph.travel.rows(graph.lead_clusters)
+        pool = torch.from_numpy(pool_matrix(graph.bins))
+        g = torch.from_numpy(graph.globals_)
         return Encoded(
             graph=graph,
-            h=[m.encode(x, ei, ea) for m in self.members],
+            h=h,
             x=x,
-            pool=torch.from_numpy(pool_matrix(graph.bins)),
-            g=torch.from_numpy(graph.globals_),
+            pool=pool,
+            g=g,
             interp=graph.coarse.interp,
             markers=markers,
+            stacked=StackedDecoders(self.members, h, x, pool, g),
         )
 
     @torch.no_grad()
@@ -353,8 +373,20 @@ class PopulationSurrogate:
             decoder's times at the coarse nodes and the head's QRS, for
             ranking many sites at once.
         """
-        t_all, r_all, qrs = self.member_outputs(enc, lv_leads, vv_delay_ms, fine)
-        return self._summarise(enc, t_all, r_all, qrs, fine)
+        g = enc.graph
+        leads = np.atleast_1d(np.asarray(lv_leads, dtype=np.int64))
+        if not fine:
+            t_all, r_all, _ = self._coarse(enc, leads, vv_delay_ms)
+            rep = g.coarse.rep
+            stats = map_statistics(t_all, g.live[rep], g.lv_mask[rep])
+            return self._summarise(stats, r_all, None)
+
+        # the members' maps are reduced as they are interpolated, never formed
+        base, corr, k, r_all = self._refined(enc, leads, vv_delay_ms)
+        pool = _worker(os.getpid())
+        stats = refined_statistics(base, k, corr, enc.interp, g.live, g.lv_mask, pool)
+        qrs = [pseudo_ecg_binned(g.lead_rows, t, pool=pool).qrs_ms for t in stats[0]]
+        return self._summarise(stats, r_all, np.array(qrs))
 
     @torch.no_grad()
     def member_outputs(
@@ -377,30 +409,37 @@ class PopulationSurrogate:
         if not fine:
             t_all, r_all, _ = self._coarse(enc, leads, vv_delay_ms)
             return t_all, r_all, None
+        base, corr, k, r_all = self._refined(enc, leads, vv_delay_ms)
+        m, b, n_coarse = corr.shape
+        mapped = enc.interp @ corr.reshape(m * b, n_coarse).T
+        t_all = k[:, None, None] * base + np.asarray(mapped).T.reshape(m, b, -1)
+        t_all[..., ~g.live] = np.nan  # scar does not activate
+        qrs = np.array(
+            [pseudo_ecg_binned(g.lead_rows, t).qrs_ms for t in t_all.mean(0)]
+        )
+        return t_all, r_all, qrs
 
+    def _refined(self, enc: Encoded, leads: np.ndarray, vv_delay_ms: float) -> tuple:
+        """The parts of the members' refined maps and their responses.
+
+        Returns the leads' shortest-path times over the mesh (B, n_points),
+        ms; the members' corrections at the coarse nodes (M, B, n_coarse),
+        ms; their factors on the path times (M,); and the responses (see
+        `member_outputs`). Member m's map is ``k[m] base + I corr[m]``.
+        """
         # the leads' Dijkstra over the mesh (compiled, without the GIL) runs
         # in a thread of its own beside the coarse decoders
-        paths = _paths_thread(os.getpid()).submit(g.paths.times, leads, vv_delay_ms)
+        g = enc.graph
+        paths = _worker(os.getpid()).submit(g.paths.times, leads, vv_delay_ms)
         _, r_all, q = self._coarse(enc, leads, vv_delay_ms)
-        b_fine = paths.result()
+        lead_c = torch.from_numpy(g.coarse.cluster[leads])
+        hidden = enc.stacked.refine_hidden(lead_c, torch.from_numpy(q))
+        base = paths.result()
 
-        # refined maps on every mesh node, and the QRS of each
-        b = torch.from_numpy(coarse_baseline(g, b_fine, q) / np.float32(T_SCALE_MS))
-        qt, lead_c = torch.from_numpy(q), torch.from_numpy(g.coarse.cluster[leads])
-        # every member's correction mapped to the mesh in one sparse product
-        d = np.concatenate(
-            [
-                0.1 * m.refiner.t_scale_ms * m.refiner(h, lead_c, qt, b).numpy()
-                for m, h in zip(self.members, enc.h, strict=True)
-            ]
-        )  # (M B, n_coarse)
-        corr = np.asarray(enc.interp @ d.T).T.reshape(len(self.members), len(leads), -1)
-        k = np.array([float(m.refiner.k) for m in self.members])
-        t_all = k[:, None, None] * b_fine + corr  # (M, B, n_points)
-        t_all[..., ~g.live] = np.nan  # scar does not activate
-        mean_maps = t_all.mean(axis=0)
-        qrs = np.array([pseudo_ecg_binned(g.lead_rows, t).qrs_ms for t in mean_maps])
-        return t_all, r_all, qrs
+        # the refiners' corrections at the coarse nodes
+        b = torch.from_numpy(coarse_baseline(g, base, q) / np.float32(T_SCALE_MS))
+        corr = enc.stacked.refine_with(hidden, b, _worker(os.getpid())).numpy()
+        return base, corr, enc.stacked.ref_k, r_all
 
     def _coarse(self, enc: Encoded, leads: np.ndarray, vv_delay_ms: float) -> tuple:
         """Every member's coarse decoder and head: times (M, B, n_coarse),
@@ -410,19 +449,14 @@ class PopulationSurrogate:
         q = query_features(
             g.features, g.coarse, g.tissue, leads, g.rv_lead, vv_delay_ms, g.travel
         )
-        qt = torch.from_numpy(q)
         lead_c = torch.from_numpy(g.coarse.cluster[leads])
         vv = torch.full((len(leads),), vv_delay_ms / 100.0)
-        ts, rs = [], []
-        for m, h in zip(self.members, enc.h, strict=True):
-            t, r = m.decode(h, enc.x, enc.pool, enc.g, lead_c, qt, vv)
-            ts.append(t.numpy())
-            rs.append(r.numpy())
-        r_all = np.stack(rs)
+        t, r = enc.stacked.coarse(lead_c, torch.from_numpy(q), vv)
+        r_all = r.numpy()
         if self.marker_heads:
             markers = self.marker_outputs(enc, leads, vv_delay_ms)
             r_all = np.concatenate([r_all, markers])
-        return np.stack(ts), r_all, q
+        return t.numpy(), r_all, q
 
     def response_moments(self, r_all: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and spread (SD) of each response over the heads, (B, n_targets).
@@ -440,16 +474,13 @@ class PopulationSurrogate:
     ) -> np.ndarray:
         """Every marker head's response, shape (M, B, n_targets)."""
         x = torch.from_numpy(enc.markers.rows(leads, vv_delay_ms))
-        return np.stack([head(x).numpy() for head in self.marker_heads])
+        return self._stacked_heads(x).numpy()
 
-    def _summarise(self, enc, t_all, r_all, qrs, fine) -> Prediction:
+    def _summarise(self, stats: tuple, r_all, qrs) -> Prediction:
         # the maps' mean and spread per node, and their extremes on the nodes
         # outside scar (fine) or on their coarse representatives
-        cal, g = self.calibration, enc.graph
-        live, lv = g.live, g.lv_mask
-        if not fine:
-            live, lv = live[g.coarse.rep], lv[g.coarse.rep]
-        t_mean, t_sd, ext, member_tat = map_statistics(t_all, live, lv)
+        cal = self.calibration
+        t_mean, t_sd, ext, member_tat = stats
         t_half = cal["activation"] * np.maximum(t_sd, cal["activation_floor_ms"])
         response = {"tat_ms": ext[:, 1] - ext[:, 0], "lvat_ms": ext[:, 2] - ext[:, 0]}
 

@@ -164,7 +164,7 @@ def prepare(
             f"cannot be placed ({err}){fix}"
         ) from None
     t2 = time.perf_counter()
-    enc = sur.encode(graph, markers)
+    enc = sur.encode(graph, markers, travel_rows=False)
     t3 = time.perf_counter()
     logger.info(
         "twin %s: %d coarse nodes, graph %.2f s, LBBB markers %.2f s, "
