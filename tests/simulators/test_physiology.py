@@ -151,3 +151,42 @@ def test_binned_pseudo_ecg_matches_the_direct_sum(rodero_heart, runs, name):
     assert pseudo_ecg_binned(rows, t_scar).qrs_ms == pytest.approx(
         pseudo_ecg(rows, t_scar).qrs_ms, abs=0.5
     )
+
+
+def test_lead_matrix_gives_einthoven_goldberger_and_wilson_leads():
+    # the twelve leads as one product equal their textbook definitions
+    from simulators.ep.ecg import ELECTRODES, _ecg
+
+    rng = np.random.default_rng(0)
+    phi = rng.normal(size=(len(ELECTRODES), 50))
+    e = dict(zip(ELECTRODES, phi, strict=True))
+    wct = (e["RA"] + e["LA"] + e["LL"]) / 3.0
+    expected = {
+        "I": e["LA"] - e["RA"],
+        "II": e["LL"] - e["RA"],
+        "III": e["LL"] - e["LA"],
+        "aVR": e["RA"] - 0.5 * (e["LA"] + e["LL"]),
+        "aVL": e["LA"] - 0.5 * (e["RA"] + e["LL"]),
+        "aVF": e["LL"] - 0.5 * (e["RA"] + e["LA"]),
+        **{f"V{i}": e[f"V{i}"] - wct for i in range(1, 7)},
+    }
+    leads = _ecg(phi, np.arange(50) * 0.5, 0.5).leads
+    assert list(leads) == list(LEADS)
+    for name, v in expected.items():
+        np.testing.assert_allclose(leads[name], v, rtol=0, atol=1e-12)
+
+
+def test_binned_pseudo_ecg_in_two_threads_equals_one():
+    # half the nodes binned in another thread, the weights summed: the same
+    # leads to round-off and the same QRS
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(1)
+    rows = np.asfortranarray(rng.normal(size=(9, 501)))
+    t = rng.uniform(0.0, 120.0, 501)
+    t[::17] = np.nan  # scar
+    one = pseudo_ecg_binned(rows, t)
+    two = pseudo_ecg_binned(rows, t, pool=ThreadPoolExecutor(1))
+    assert two.qrs_ms == one.qrs_ms
+    for lead in LEADS:
+        np.testing.assert_allclose(two.leads[lead], one.leads[lead], atol=1e-9)

@@ -104,9 +104,16 @@ def test_surrogate_ranks_many_sites_with_intervals(examples, toy_calibration, tm
     sur = PopulationSurrogate([load_member(p) for p in paths], cal, card)
     g = examples[0].graph
     enc = sur.encode(g)
+    # the encoding holds the coarse travel rows of every lead site
+    assert set(g.travel._rows) == set(g.lead_clusters.tolist())
     sites = g.lv_candidates[:50]
     p = sur.predict(enc, sites, vv_delay_ms=0.0)
     assert p.t_ms.shape == (50, g.live.size)
+    # a fine query's statistics are those of the members' maps
+    t_all, _, qrs = sur.member_outputs(enc, sites[:3], 10.0)
+    one = sur.predict(enc, sites[:3], 10.0)
+    np.testing.assert_allclose(one.t_ms, t_all.mean(0), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(one.response["qrs_crt_ms"], qrs)
     assert np.isfinite(p.t_ms).all() and (p.t_half_width_ms > 0).all()
     assert ((p.responder_probability >= 0) & (p.responder_probability <= 1)).all()
     assert (p.response["lvat_ms"] <= p.response["tat_ms"] + 1e-9).all()

@@ -34,6 +34,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from simulators.ep.ecg import pseudo_ecg
 from simulators.ep.markers import activation_markers
@@ -214,10 +215,13 @@ def lbbb_baseline(
     t_ms : ndarray of shape (n_points,)
         Activation times, ms (NaN in scar).
     """
-    with warnings.catch_warnings():
+    # one BLAS thread: OpenBLAS's second thread keeps spinning after the
+    # pseudo-ECG's products (for about 0.1 s), which slows the twin's first
+    # queries by a third on two cores
+    with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"):
         if scar is not None:
             # nodes locked inside the scar never activate: expected, not news
             warnings.filterwarnings("ignore", ".*cannot be reached.*", RuntimeWarning)
         act = heart.activate(PacingPlan("lbbb"), tissue, scar)
-    ecg = heart.ecg(act) if lead_rows is None else pseudo_ecg(lead_rows, act.t_ms)
+        ecg = heart.ecg(act) if lead_rows is None else pseudo_ecg(lead_rows, act.t_ms)
     return float(ecg.qrs_ms), act.t_ms

@@ -175,6 +175,30 @@ def _check_complete(folder: Path, members: list, heads: list, card) -> None:
         )
 
 
+def _check_same_sizes(models: list, stem: str) -> None:
+    """Members (or marker heads) of one training run share every weight's
+    shape: their layers are stacked into one network (`StackedDecoders`)."""
+    first = (
+        {k: tuple(v.shape) for k, v in models[0].state_dict().items()} if models else {}
+    )
+    for k, model in enumerate(models[1:], start=1):
+        shapes = {n: tuple(v.shape) for n, v in model.state_dict().items()}
+        if shapes != first:
+            name = next(
+                (
+                    n
+                    for n in sorted(set(first) | set(shapes))
+                    if first.get(n) != shapes.get(n)
+                ),
+                "?",
+            )
+            raise DataError(
+                f"{stem}_{k}.pt differs in size from {stem}_0.pt ({name}: "
+                f"{shapes.get(name)} vs {first.get(name)}): an ensemble's files "
+                "come from one training run; reinstall or retrain the model"
+            )
+
+
 def calibration_factor(err: np.ndarray, spread: np.ndarray, level: float = 0.9):
     """Split-conformal factor: the `level` quantile of ``|err| / spread``.
 
@@ -270,6 +294,8 @@ class PopulationSurrogate:
                 f"{len(marker_heads)} marker heads for {len(members)} members: "
                 "each member needs its own (marker_<k>.pt beside member_<k>.pt)"
             )
+        _check_same_sizes(members, "member")
+        _check_same_sizes(marker_heads, "marker")
         self.members = members
         self.calibration = calibration
         self.card = card
