@@ -2,14 +2,17 @@
 
 `PopulationSurrogate` holds the ensemble (`twinml.training.population`),
 its calibration and its model card. A twin is encoded once per member
-(`encode`); each query then costs the travel-time features of its leads
-and the members' light decoders (`predict`), so hundreds of lead sites
-are ranked in one batched call (``fine=False``: coarse decoder and head).
-The activation map of a lead (``fine=True``) adds one Dijkstra over the
-mesh edges from the lead (`twinml.data.lead_paths`), the refiner's
-correction mapped to every node, and the QRS of each member's map by the
-reference pipeline's own pseudo-ECG rule (`pseudo_ecg_binned`) on the
-members' mean map.
+(`encode`, which also stacks the members' query networks for that twin,
+`twinml.models.stacked`, and solves the coarse travel rows of its lead
+sites); each query then costs the travel-time features of its leads and
+the members' light decoders (`predict`), so hundreds of lead sites are
+ranked in one batched call (``fine=False``: coarse decoder and head). The
+activation map of a lead (``fine=True``) adds one Dijkstra over the mesh
+edges from the lead (`twinml.data.lead_paths`, in a second thread beside
+the coarse decoders), the refiners' corrections, the members' maps reduced
+on every node as they are interpolated (`refined_statistics`), and the
+QRS of their mean map by the reference pipeline's own pseudo-ECG rule
+(`pseudo_ecg_binned`).
 
 The response: where the model holds marker heads (`MarkerHead`, files
 ``marker_*.pt``, one per member; they read the twin's reference LBBB
