@@ -95,8 +95,8 @@ class Encoded:
     pool: torch.Tensor
     g: torch.Tensor
     interp: object  # scipy.sparse (n_points, n_coarse)
+    stacked: StackedDecoders
     markers: TwinMarkers | None = None
-    stacked: StackedDecoders | None = None
 
 
 @dataclass(frozen=True)
@@ -127,10 +127,10 @@ class Prediction:
 @lru_cache(maxsize=1)
 def _worker(pid: int) -> ThreadPoolExecutor:
     """A second thread, one per process (`pid`: a forked child starts its
-    own), kept since starting one costs about 0.3 ms: a query's compiled
-    steps that release the GIL (the leads' Dijkstra, half of the map
-    statistics) run in it beside this thread's."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="lead-paths")
+    own), kept since starting one costs about 0.3 ms. A query's steps that
+    release the GIL run in it beside this thread's: the leads' Dijkstra,
+    then half of the refiners, of the map statistics and of the ECG bins."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="twinml-query")
 
 
 def _read_object(path: Path) -> dict:
@@ -181,20 +181,14 @@ def _check_complete(folder: Path, members: list, heads: list, card) -> None:
 def _check_same_sizes(models: list, stem: str) -> None:
     """Members (or marker heads) of one training run share every weight's
     shape: their layers are stacked into one network (`StackedDecoders`)."""
-    first = (
-        {k: tuple(v.shape) for k, v in models[0].state_dict().items()} if models else {}
-    )
-    for k, model in enumerate(models[1:], start=1):
-        shapes = {n: tuple(v.shape) for n, v in model.state_dict().items()}
-        if shapes != first:
-            name = next(
-                (
-                    n
-                    for n in sorted(set(first) | set(shapes))
-                    if first.get(n) != shapes.get(n)
-                ),
-                "?",
-            )
+    sizes = [{n: tuple(v.shape) for n, v in m.state_dict().items()} for m in models]
+    for k, shapes in enumerate(sizes[1:], start=1):
+        first = sizes[0]
+        differ = sorted(
+            n for n in set(first) | set(shapes) if first.get(n) != shapes.get(n)
+        )
+        if differ:
+            name = differ[0]
             raise DataError(
                 f"{stem}_{k}.pt differs in size from {stem}_0.pt ({name}: "
                 f"{shapes.get(name)} vs {first.get(name)}): an ensemble's files "
