@@ -181,6 +181,8 @@ def _check_complete(folder: Path, members: list, heads: list, card) -> None:
 def _check_same_sizes(models: list, stem: str) -> None:
     """Members (or marker heads) of one training run share every weight's
     shape: their layers are stacked into one network (`StackedDecoders`)."""
+    if len(models) < 2:
+        return
     sizes = [{n: tuple(v.shape) for n, v in m.state_dict().items()} for m in models]
     for k, shapes in enumerate(sizes[1:], start=1):
         first = sizes[0]
