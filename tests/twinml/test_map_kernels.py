@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from twinml.query.map_kernels import map_statistics, refined_statistics
+from twinml.query.map_kernels import interp_rows, map_statistics, refined_statistics
 
 
 def _case(seed=0, n=60, n_coarse=9, n_members=3, n_queries=2):
@@ -58,7 +58,7 @@ def test_refined_statistics_equal_those_of_the_formed_maps(n_members, threaded):
     t[..., ~live] = np.nan
     lv = np.arange(t.shape[-1]) % 3 == 0
     pool = ThreadPoolExecutor(1) if threaded else None
-    got = refined_statistics(paths, k, corr, w, live, lv, pool)
+    got = refined_statistics(paths, k, corr, interp_rows(w), live, lv, pool)
     for a, b in zip(got, map_statistics(t, live, lv), strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-9, equal_nan=True)
 
@@ -67,7 +67,7 @@ def test_refined_statistics_without_live_times_have_nan_extremes():
     w, d, k, paths, _ = _case(seed=3)
     live = np.zeros(paths.shape[1], dtype=bool)  # all scar
     mean, sd, ext, member_tat = refined_statistics(
-        paths, k, d.reshape(3, 2, -1), w, live, live
+        paths, k, d.reshape(3, 2, -1), interp_rows(w), live, live
     )
     assert np.isnan(mean).all() and np.isnan(sd).all()
     assert np.isnan(ext).all() and np.isnan(member_tat).all()

@@ -57,7 +57,7 @@ from twinml.data.population import TARGETS, TwinGraph, coarse_baseline, pool_mat
 from twinml.models.marker_head import load_marker_head
 from twinml.models.population import load_member
 from twinml.models.stacked import StackedDecoders, StackedMarkerHeads
-from twinml.query.map_kernels import map_statistics, refined_statistics
+from twinml.query.map_kernels import interp_rows, map_statistics, refined_statistics
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ class Encoded:
     pool: torch.Tensor
     g: torch.Tensor
     interp: object  # scipy.sparse (n_points, n_coarse)
+    interp_rows: tuple  # the same, as `interp_rows`
     stacked: StackedDecoders
     markers: TwinMarkers | None = None
 
@@ -375,6 +376,7 @@ class PopulationSurrogate:
             pool=pool,
             g=g,
             interp=graph.coarse.interp,
+            interp_rows=interp_rows(graph.coarse.interp),
             markers=markers,
             stacked=StackedDecoders(self.members, h, x, pool, g),
         )
@@ -409,7 +411,9 @@ class PopulationSurrogate:
         # the members' maps are reduced as they are interpolated, never formed
         base, corr, k, r_all = self._refined(enc, leads, vv_delay_ms)
         pool = _worker(os.getpid())
-        stats = refined_statistics(base, k, corr, enc.interp, g.live, g.lv_mask, pool)
+        stats = refined_statistics(
+            base, k, corr, enc.interp_rows, g.live, g.lv_mask, pool
+        )
         qrs = [pseudo_ecg_binned(g.lead_rows, t, pool=pool).qrs_ms for t in stats[0]]
         return self._summarise(stats, r_all, np.array(qrs))
 
