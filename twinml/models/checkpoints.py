@@ -30,6 +30,7 @@ def load_weights(path: Path, cls: type[torch.nn.Module]) -> torch.nn.Module:
         ckpt = read_checkpoint(Path(path))
         model = cls(**ckpt["init"])
         model.load_state_dict(ckpt["state_dict"])
+        model.init_args = dict(ckpt["init"])  # what it was built with
     except (
         RuntimeError,
         TypeError,

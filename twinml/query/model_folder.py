@@ -17,10 +17,18 @@ from pathlib import Path
 import numpy as np
 
 from simulators.errors import DataError, ParameterError
-from twinml.data.population import SPACING_MM, TARGETS
+from twinml.data.features import N_QUERY_FEATURES
+from twinml.data.markers import MARKER_INPUTS
+from twinml.data.population import GLOBAL_RANGES, N_BINS, SPACING_MM, TARGETS
 from twinml.query.population import PopulationSurrogate
 
-__all__ = ["DEFAULT_MODEL", "MAX_FACTOR", "load_surrogate", "model_spacing_mm"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "MAX_FACTOR",
+    "MIN_FACTOR",
+    "load_surrogate",
+    "model_spacing_mm",
+]
 
 #: The population model shipped with the package.
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "pretrained" / "population"
@@ -75,6 +83,9 @@ def load_surrogate(folder: str | Path | None = None) -> PopulationSurrogate:
         raise DataError(
             f"{folder}: model_card.json {bad_card}; reinstall or retrain the model"
         )
+    built = _bad_build(sur)
+    if built:
+        raise DataError(f"{folder}: {built}; reinstall or retrain the model")
     blend = _bad_blend(sur.calibration.get("blend")) if sur.marker_heads else []
     if blend:
         raise DataError(
@@ -85,8 +96,8 @@ def load_surrogate(folder: str | Path | None = None) -> PopulationSurrogate:
     if bad:
         raise DataError(
             f"{folder}: calibration.json holds {bad}; interval factors and spreads "
-            f"must be finite and positive, factors at most {MAX_FACTOR:g}, the floor "
-            "0-50 ms and target SDs 0.001-1000: recalibrate the model"
+            f"must be finite and positive, factors {MIN_FACTOR:g}-{MAX_FACTOR:g}, the "
+            "floor 0-50 ms and target SDs 0.001-1000: recalibrate the model"
         )
     return sur
 
@@ -113,11 +124,73 @@ def _bad_card(card: dict) -> str | None:
     if unknown:
         return f"derived names {unknown}, which 'ranges' lacks"
     config = card.get("config", {})
-    spacing = card.get(
-        "spacing_mm", config.get("spacing_mm") if isinstance(config, dict) else None
-    )
+    if not isinstance(config, dict):
+        return f"config = {config!r:.20} is not an object"
+    spacing = card.get("spacing_mm", config.get("spacing_mm"))
     if spacing is not None and not _positive_number(spacing):
         return f"spacing_mm = {spacing!r:.20} is not a positive number of mm"
+    if "spacing_mm" in card and config.get("spacing_mm", spacing) != spacing:
+        return (
+            f"spacing_mm = {spacing!r:.20} but config.spacing_mm = "
+            f"{config['spacing_mm']!r:.20}: the model was trained at one spacing"
+        )
+    if card.get("marker_heads") is not None and not isinstance(
+        card["marker_heads"], dict
+    ):
+        return f"marker_heads = {card['marker_heads']!r:.20} is not an object"
+    return None
+
+
+def _bad_build(sur: PopulationSurrogate) -> str | None:
+    """A member or marker head built otherwise than the card and this
+    version of twinml say (sizes of inputs, layers, outputs), or None."""
+    config, heads_config = sur.card.get("config", {}), sur.card.get("marker_heads")
+    # inputs and outputs are this twinml's; hidden sizes the card's
+    fixed = {
+        "query_dim": N_QUERY_FEATURES,
+        "n_globals": len(GLOBAL_RANGES),
+        "n_bins": N_BINS,
+        "n_targets": len(TARGETS),
+    }
+    sizes = ("width", "n_layers", "decoder_width", "pooled_dim", "head_width")
+    member = {**{k: config[k] for k in sizes if k in config}, **fixed}
+    head = {"n_inputs": len(MARKER_INPUTS), "n_targets": len(TARGETS)}
+    if isinstance(heads_config, dict) and "hidden" in heads_config:
+        head["hidden"] = heads_config["hidden"]
+    if heads_config is not None and not sur.marker_heads:
+        return (
+            "model_card.json describes marker heads but the folder holds no marker_*.pt"
+        )
+    for stem, models, wanted in (
+        ("member", sur.members, member),
+        ("marker", sur.marker_heads, head),
+    ):
+        for k, model in enumerate(models):
+            found = getattr(model, "init_args", None)
+            if found is None:  # built in memory, not loaded
+                continue
+            differ = {n: found.get(n) for n, v in wanted.items() if found.get(n) != v}
+            if differ:
+                expected = {n: wanted[n] for n in differ}
+                return (
+                    f"{stem}_{k}.pt was built with {differ}, the model card and "
+                    f"this twinml expect {expected}"
+                )
+            scale = _bad_target_scale(model)
+            if scale:
+                return f"{stem}_{k}.pt holds {scale}"
+    return None
+
+
+def _bad_target_scale(model) -> str | None:
+    """Target scaling buffers a trained network cannot hold: an SD outside
+    1e-3..1e3 of the targets' units or a mean beyond 1000 SDs."""
+    mean = model.target_mean.detach().numpy()
+    std = model.target_std.detach().numpy()
+    bad = (std < 1e-3) | (std > 1e3) | (np.abs(mean) > 1e3 * std)
+    if bad.any():
+        i = int(np.argmax(bad))
+        return f"target_mean[{i}] = {mean[i]:.3g}, target_std[{i}] = {std[i]:.3g}"
     return None
 
 
@@ -127,8 +200,10 @@ def _positive_number(v: object) -> bool:
     return ok and bool(np.isfinite(v)) and v > 0
 
 
-#: Largest plausible interval factor in a calibration (typical: 1-20).
+#: Largest and smallest plausible interval factors of a calibration
+#: (typical: 1-20).
 MAX_FACTOR = 1e3
+MIN_FACTOR = 1e-3
 #: Plausible bounds of the other calibration entries (typical: floor 0.05 ms,
 #: target SDs 3-70 in their units).
 _PLAUSIBLE = {"activation_floor_ms": (0.0, 50.0), "target_std": (1e-3, 1e3)}
@@ -154,7 +229,7 @@ def _bad_calibration(cal: dict) -> list[str]:
             return True
         # a factor is a quantile of |error| / spread, a spread a target's SD
         # over the training set: outside these bounds the file is damaged
-        lo, hi = _PLAUSIBLE.get(name.split("[")[0], (0.0, MAX_FACTOR))
+        lo, hi = _PLAUSIBLE.get(name.split("[")[0], (MIN_FACTOR, MAX_FACTOR))
         low_ok = v >= lo if name == "activation_floor_ms" else v > lo
         return not (np.isfinite(v) and low_ok and v <= hi)
 

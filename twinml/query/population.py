@@ -528,6 +528,16 @@ class PopulationSurrogate:
             spread = member_tat.std(0)
             half["qrs_crt_ms"] = cal["qrs_ecg"] * np.maximum(spread, floor[k])
         p = responder_probability(response["d_lvesv_pct"], half["d_lvesv_pct"])
+        # (the heads' answers; TAT and LVAT come from the map)
+        values = {k: response[k] for k in TARGETS}
+        values.update({f"{k} interval": v for k, v in half.items()})
+        bad = [k for k, v in values.items() if not np.isfinite(v).all()]
+        if bad:
+            raise DataError(
+                f"the population model answers {bad} with non-finite "
+                "values: its weights or calibration are damaged; reinstall or "
+                "retrain the model"
+            )
         return Prediction(t_mean, t_half, response, half, p)
 
     # --------------------------------------------------------------- domain
