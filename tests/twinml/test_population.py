@@ -156,3 +156,23 @@ def test_untrained_refiner_returns_the_calibrated_paths(examples):
         model.refiner.log_k.fill_(np.log(0.9))
         _, _, refined = run(model, t)
     np.testing.assert_allclose(refined.numpy(), 0.9 * examples[0].b_ms[None], rtol=1e-5)
+
+
+def test_query_leads_are_checked_before_any_work(examples):
+    # a node off the mesh, a negative one (numpy would read the last node),
+    # a fraction, an RV node and a NaN VV delay are refused by name
+    from simulators.errors import ParameterError, SiteError
+    from twinml.query.population import _checked_leads
+
+    g = examples[0].graph
+    n = g.live.size
+    ok = g.lv_candidates[:2]
+    assert _checked_leads(g, ok.astype(float), 0.0).tolist() == ok.tolist()
+    rv = int(np.flatnonzero(~g.lv_mask)[0])
+    for leads, match in (([n], "not nodes"), ([-1], "not nodes"),
+                         ([ok[0] + 0.5], "integer"), ([rv], "outside the LV"),
+                         ([], "shape")):  # fmt: skip
+        with pytest.raises(SiteError, match=match):
+            _checked_leads(g, leads, 0.0)
+    with pytest.raises(ParameterError, match="vv_delay_ms"):
+        _checked_leads(g, ok, float("nan"))

@@ -50,7 +50,7 @@ import torch
 from scipy.special import ndtr, ndtri
 
 from simulators.ep.ecg import pseudo_ecg_binned
-from simulators.errors import DataError
+from simulators.errors import DataError, ParameterError, SiteError
 from twinml.data.features import T_SCALE_MS, query_features
 from twinml.data.markers import TwinMarkers
 from twinml.data.population import TARGETS, TwinGraph, coarse_baseline, pool_matrix
@@ -267,6 +267,40 @@ def response_moments(
     return mean, np.sqrt(var)
 
 
+def _checked_leads(graph: TwinGraph, lv_leads, vv_delay_ms: float) -> np.ndarray:
+    """The leads as mesh node ids of the twin's LV (the model was trained on
+    its epicardial sites, `TwinGraph.lv_candidates`), and a finite VV delay."""
+    raw = np.atleast_1d(np.asarray(lv_leads))
+    if raw.ndim != 1 or raw.size == 0:
+        raise SiteError(f"lv_leads has shape {raw.shape}: expected (B,) node ids")
+    if raw.dtype.kind not in "iu":
+        whole = raw.dtype.kind == "f" and np.all(
+            np.isfinite(raw) & (raw == np.round(raw))
+        )
+        if not whole:
+            raise SiteError(
+                f"lv_leads must be integer mesh node ids, got {raw[:3].tolist()} "
+                f"({raw.dtype})"
+            )
+    leads = raw.astype(np.int64)
+    n = graph.live.size
+    outside = leads[(leads < 0) | (leads >= n)]
+    if outside.size:
+        raise SiteError(
+            f"LV lead nodes {outside[:5].tolist()} are not nodes of this twin's "
+            f"mesh (0..{n - 1})"
+        )
+    off = leads[~graph.lv_mask[leads]]
+    if off.size:
+        raise SiteError(
+            f"LV lead nodes {off[:5].tolist()} lie outside the LV; the model was "
+            "trained on LV epicardial sites (TwinGraph.lv_candidates)"
+        )
+    if not np.isfinite(vv_delay_ms):
+        raise ParameterError(f"vv_delay_ms = {vv_delay_ms!r} is not a finite number")
+    return leads
+
+
 class PopulationSurrogate:
     """Ensemble emulator with calibration and model card.
 
@@ -401,7 +435,7 @@ class PopulationSurrogate:
             ranking many sites at once.
         """
         g = enc.graph
-        leads = np.atleast_1d(np.asarray(lv_leads, dtype=np.int64))
+        leads = _checked_leads(g, lv_leads, vv_delay_ms)
         if not fine:
             t_all, r_all, _ = self._coarse(enc, leads, vv_delay_ms)
             rep = g.coarse.rep
@@ -434,7 +468,7 @@ class PopulationSurrogate:
             QRS duration of the members' mean map (`pseudo_ecg_binned`), ms.
         """
         g = enc.graph
-        leads = np.atleast_1d(np.asarray(lv_leads, dtype=np.int64))
+        leads = _checked_leads(g, lv_leads, vv_delay_ms)
         if not fine:
             t_all, r_all, _ = self._coarse(enc, leads, vv_delay_ms)
             return t_all, r_all, None
