@@ -13,6 +13,7 @@ Forms:
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -118,10 +119,14 @@ def parse_site(heart: Ventricles, text: str, role: str = "lv") -> int:
 
 
 def _integer(value: str, text: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise SiteError(f"lead site {text!r}: {value!r} is not an integer") from None
+    """An integer of ASCII digits, at most 12 (Python's int() also reads
+    ``1_0`` and other scripts' digits)."""
+    if re.fullmatch(r"[+-]?[0-9]{1,12}", value.strip()) is None:
+        raise SiteError(
+            f"lead site {text[:40]!r}: {value[:20]!r} is not an integer of at most "
+            "12 digits"
+        )
+    return int(value)
 
 
 def _aha_site(heart: Ventricles, segment: int, role: str) -> int:

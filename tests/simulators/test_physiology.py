@@ -117,6 +117,9 @@ def test_site_forms(rodero_mesh, rodero_heart, runs):
         ("xyz:0,0,0", "mm from the nearest epicardial node"),
         ("xyz:1,2", "three numbers"),
         ("node:abc", "not an integer"),
+        ("node:1_0", "not an integer"),  # int() would read 10
+        ("node:\uff18\uff10", "not an integer"),  # full-width digits
+        ("node:" + "9" * 5000, "at most 12 digits"),
         ("node:99999999", "not in this mesh"),
         ("apex", "cannot read lead site"),
         ("rv-apex", "is an RV site"),

@@ -176,6 +176,16 @@ def test_malformed_json_is_named(twin_copy, name):
         Twin.load(twin_copy)
 
 
+def test_json_number_beyond_pythons_digit_limit_is_named(twin_copy):
+    # Python refuses to read an integer of more than 4300 digits
+    text = (twin_copy / "twin.json").read_text()
+    (twin_copy / "twin.json").write_text(
+        text.replace("{", '{"x": ' + "9" * 5000 + ",", 1)
+    )
+    with pytest.raises(TwinError, match="twin.json: unreadable JSON"):
+        Twin.load(twin_copy)
+
+
 @pytest.mark.parametrize(
     ("edit", "match"),
     [

@@ -27,6 +27,7 @@ from twinml.data import population as pop
 from twinml.data.coarse import build_coarse_graph
 from twinml.data.markers import TwinMarkers
 from twinml.data.response_sweep import SAMPLE_DEFAULTS, ResponseSettings
+from twinml.models.checkpoints import save_checkpoint
 from twinml.models.population import PopulationGNN
 from twinml.provenance import atomic_write_json
 from twinml.query import whatif as wi
@@ -272,6 +273,10 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
         ({"ranges": {}}, "lacks 'ranges'"),
         ({"spacing_mm": "seven"}, "spacing_mm = 'seven'"),
         ({"spacing_mm": 0}, "spacing_mm = 0"),
+        ({"config": [1]}, "config = [1] is not an object"),
+        ({"config": {"n_members": 2, "spacing_mm": 3.0}}, "trained at one spacing"),
+        ({"config": {"n_members": 2, "width": 64}}, "member_0.pt was built with"),
+        ({"marker_heads": {"hidden": 64}}, "marker_0.pt was built with"),
     ):
         (damaged / "model_card.json").write_text(json.dumps({**card, **change}))
         r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)
@@ -284,6 +289,7 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
     # implausible factors and another interval level are refused too
     for change, needle in (
         ({"activation": 1e300}, "activation = 1e+300"),
+        ({"activation": 1e-300}, "activation = 1e-300"),
         ({"level": 0.5}, "level = 0.5"),
         ({"target_std": [1e300] * len(pop.TARGETS)}, "target_std[0] = 1e+300"),
         ({"activation_floor_ms": 1000.0}, "activation_floor_ms = 1000"),
@@ -316,6 +322,25 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
     atomic_write_json(noisy / "member_1.pt.sha256.json", digest)
     r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", noisy)
     assert r.exit_code == 1 and "member_1.pt is not a PopulationGNN" in r.stderr
+    # a target scale no training gives (a mean of 1e30), with its digest,
+    # and a card that describes marker heads the folder lacks
+    huge = tmp_path / "huge"
+    shutil.copytree(model_dir, huge)
+    ckpt = torch.load(huge / "member_1.pt", weights_only=True)
+    ckpt["state_dict"]["target_mean"][4] = 1e30
+    save_checkpoint(huge / "member_1.pt", ckpt)
+    r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", huge)
+    assert r.exit_code == 1 and "member_1.pt holds target_mean[4]" in r.stderr
+    bare = tmp_path / "bare"
+    shutil.copytree(model_dir, bare)
+    for path in bare.glob("marker_*"):
+        path.unlink()
+    card = json.loads((bare / "model_card.json").read_text())
+    atomic_write_json(bare / "model_card.json", {**card, "marker_heads": {}})
+    no_blend = {k: v for k, v in cal.items() if k != "blend"}
+    atomic_write_json(bare / "calibration.json", no_blend)
+    r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", bare)
+    assert r.exit_code == 1 and "describes marker heads" in r.stderr, r.stderr
 
 
 def test_scar_over_every_source_names_the_twin(twin_dir, model_dir, tmp_path):

@@ -173,7 +173,7 @@ def _bad_build(sur: PopulationSurrogate) -> str | None:
             if differ:
                 expected = {n: wanted[n] for n in differ}
                 return (
-                    f"{stem}_{k}.pt was built with {differ}, the model card and "
+                    f"{stem}_{k}.pt was built with {differ}; model_card.json and "
                     f"this twinml expect {expected}"
                 )
             scale = _bad_target_scale(model)

@@ -326,6 +326,10 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise TwinError(f"{path}: not valid JSON ({err}); fix or recreate it") from None
     except RecursionError:
         raise TwinError(f"{path}: JSON nested too deeply; fix or recreate it") from None
+    except ValueError as err:  # e.g. an integer of more than 4300 digits
+        raise TwinError(
+            f"{path}: unreadable JSON ({str(err)[:80]}); fix or recreate it"
+        ) from None
     if not isinstance(doc, dict):
         raise TwinError(f"{path}: expected a JSON object, got {type(doc).__name__}")
     return doc
