@@ -17,7 +17,7 @@ from simulators.ep.conduction import unit_fibres
 from simulators.ep.ventricles import Ventricles
 from simulators.errors import FieldError, MeshError
 from simulators.fibres.rule_based import helix_fibres
-from simulators.mesh.tetmesh import TetMesh
+from simulators.mesh.tetmesh import REGION_LV, REGION_RV, REGION_SEPTUM, TetMesh
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +92,22 @@ def load_heart(
             f"and the cell field 'region'; it has node sets {sorted(have)} and cell "
             f"fields {sorted(mesh.cell_data)}"
         )
+    _check_regions(mesh, spec)
     mesh = with_coordinates(mesh)
     return Ventricles(mesh, mesh_fibres(mesh, alpha_endo_deg, alpha_epi_deg))
+
+
+def _check_regions(mesh: TetMesh, spec) -> None:
+    """Every cell in a region the solvers know: LV, RV or septum."""
+    region = np.asarray(mesh.cell_data["region"])
+    known = (REGION_LV, REGION_RV, REGION_SEPTUM)
+    odd = np.flatnonzero(~np.isin(region, known))
+    if odd.size:
+        raise FieldError(
+            f"{spec}: cell field 'region' holds {np.unique(region[odd])[:5].tolist()} "
+            f"on {odd.size} cells (first ids {odd[:5].tolist()}); expected "
+            f"{REGION_LV} (LV), {REGION_RV} (RV) or {REGION_SEPTUM} (septum)"
+        )
 
 
 def mesh_fibres(mesh: TetMesh, alpha_endo_deg: float, alpha_epi_deg: float):

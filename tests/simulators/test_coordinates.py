@@ -183,6 +183,22 @@ def test_missing_node_set_is_named():
         ventricular_coordinates(mesh)
 
 
+def test_unknown_region_ids_are_named(tmp_path):
+    # a heart's cells lie in the LV, RV or septum; any other id is refused
+    # where the mesh enters, with its cells
+    from simulators.hearts import load_heart
+    from simulators.mesh.io import write_vtu
+
+    mesh = lv_ellipsoid("land2015", n_circ=12, n_long=6, n_trans=1)
+    mesh.cell_data["region"] = mesh.cell_data["region"].copy()
+    mesh.cell_data["region"][[3, 5]] = 99
+    write_vtu(mesh, tmp_path / "odd.vtu")
+    with pytest.raises(
+        FieldError, match=r"holds \[99\] on 2 cells \(first ids \[3, 5\]\)"
+    ):
+        load_heart(tmp_path / "odd.vtu")
+
+
 # -------------------------------------------------------------- real heart
 def test_real_heart_coordinates_agree_with_the_shipped_ones(
     rodero_mesh, record_property
