@@ -174,5 +174,26 @@ def test_query_leads_are_checked_before_any_work(examples):
                          ([], "shape")):  # fmt: skip
         with pytest.raises(SiteError, match=match):
             _checked_leads(g, leads, 0.0)
-    with pytest.raises(ParameterError, match="vv_delay_ms"):
-        _checked_leads(g, ok, float("nan"))
+    for vv in (float("nan"), "5", None):
+        with pytest.raises(ParameterError, match="vv_delay_ms"):
+            _checked_leads(g, ok, vv)
+    # ids that would wrap round when cast to int64
+    for big in (np.array([2**63 + 5], dtype=np.uint64), [1e20]):
+        with pytest.raises(SiteError, match="not nodes"):
+            _checked_leads(g, big, 0.0)
+
+
+def test_members_reading_other_features_are_refused_at_encoding(
+    examples, toy_calibration
+):
+    # a member built for another node-feature count fails by name, not with
+    # a torch shape error once the twin is prepared
+    from twinml.models.population import PopulationGNN
+
+    g = examples[0].graph
+    f = g.features
+    member = PopulationGNN(f.x.shape[1] + 1, f.edge_attr.shape[1], 5,
+                           g.globals_.size, 18, len(pop.TARGETS)).eval()  # fmt: skip
+    sur = PopulationSurrogate([member], toy_calibration(), {})
+    with pytest.raises(DataError, match=r"reads \d+ node and \d+ edge features"):
+        sur.encode(g)

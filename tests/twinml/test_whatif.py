@@ -274,6 +274,9 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
         ({"spacing_mm": "seven"}, "spacing_mm = 'seven'"),
         ({"spacing_mm": 0}, "spacing_mm = 0"),
         ({"config": [1]}, "config = [1] is not an object"),
+        ({"spacing_mm": 1e300}, "not a coarse spacing of 1-50 mm"),
+        ({"ranges": {"v_fibre_mm_ms": [0.5, 10**400]}}, "ranges.v_fibre_mm_ms"),
+        ({"config": {"n_members": 10**9}}, "is not a member count"),
         ({"config": {"n_members": 2, "spacing_mm": 3.0}}, "trained at one spacing"),
         ({"config": {"n_members": 2, "width": 64}}, "member_0.pt was built with"),
         ({"marker_heads": {"hidden": 64}}, "marker_0.pt was built with"),
@@ -290,6 +293,7 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
     for change, needle in (
         ({"activation": 1e300}, "activation = 1e+300"),
         ({"activation": 1e-300}, "activation = 1e-300"),
+        ({"qrs_ecg": 10**400}, "qrs_ecg = 1000000000"),
         ({"level": 0.5}, "level = 0.5"),
         ({"target_std": [1e300] * len(pop.TARGETS)}, "target_std[0] = 1e+300"),
         ({"activation_floor_ms": 1000.0}, "activation_floor_ms = 1000"),

@@ -12,6 +12,7 @@ any twin is touched.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -111,8 +112,7 @@ def _bad_card(card: dict) -> str | None:
         ok = (
             isinstance(r, list)
             and len(r) == 2
-            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in r)
-            and all(np.isfinite(r))
+            and all(_finite_number(v) for v in r)
             and r[0] <= r[1]
         )
         if not ok:
@@ -127,8 +127,8 @@ def _bad_card(card: dict) -> str | None:
     if not isinstance(config, dict):
         return f"config = {config!r:.20} is not an object"
     spacing = card.get("spacing_mm", config.get("spacing_mm"))
-    if spacing is not None and not _positive_number(spacing):
-        return f"spacing_mm = {spacing!r:.20} is not a positive number of mm"
+    if spacing is not None and not (_positive_number(spacing) and 1 <= spacing <= 50):
+        return f"spacing_mm = {spacing!r:.20} is not a coarse spacing of 1-50 mm"
     if "spacing_mm" in card and config.get("spacing_mm", spacing) != spacing:
         return (
             f"spacing_mm = {spacing!r:.20} but config.spacing_mm = "
@@ -194,10 +194,20 @@ def _bad_target_scale(model) -> str | None:
     return None
 
 
+def _finite_number(v: object) -> bool:
+    """A JSON number that is finite as a float (not a boolean; an integer
+    of hundreds of digits is not)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
+
+
 def _positive_number(v: object) -> bool:
     """A finite number above 0 (not a boolean)."""
-    ok = isinstance(v, int | float) and not isinstance(v, bool)
-    return ok and bool(np.isfinite(v)) and v > 0
+    return _finite_number(v) and v > 0
 
 
 #: Largest and smallest plausible interval factors of a calibration
@@ -225,13 +235,13 @@ def _bad_calibration(cal: dict) -> list[str]:
     }
 
     def bad(name: str, v: object) -> bool:
-        if isinstance(v, bool) or not isinstance(v, int | float):
+        if not _finite_number(v):
             return True
         # a factor is a quantile of |error| / spread, a spread a target's SD
         # over the training set: outside these bounds the file is damaged
         lo, hi = _PLAUSIBLE.get(name.split("[")[0], (MIN_FACTOR, MAX_FACTOR))
         low_ok = v >= lo if name == "activation_floor_ms" else v > lo
-        return not (np.isfinite(v) and low_ok and v <= hi)
+        return not (low_ok and v <= hi)
 
     out = [f"{k} = {v!r:.20}" for k, v in entries.items() if bad(k, v)]
     if cal.get("level", 0.9) != 0.9:

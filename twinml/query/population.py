@@ -71,6 +71,8 @@ __all__ = [
     "response_moments",
 ]
 
+#: Most members a model folder may hold (the shipped one has 3).
+MAX_MEMBERS = 64
 #: Echo responder threshold on ΔLVESV, %.
 RESPONDER_PCT = -15.0
 #: Margin of a derived descriptor's training range (the card's ``derived``
@@ -159,11 +161,16 @@ def _check_complete(folder: Path, members: list, heads: list, card) -> None:
     expected = config.get("n_members") if isinstance(config, dict) else None
     if isinstance(expected, bool) or not isinstance(expected, int):
         expected = None
+    if expected is not None and not 1 <= expected <= MAX_MEMBERS:
+        raise DataError(
+            f"{folder}: model_card.json config.n_members = {str(expected)[:12]} is "
+            f"not a member count (1..{MAX_MEMBERS}); reinstall or retrain the model"
+        )
     names = sorted(p.name for p in members)
     # without a card's count, the highest index among members and heads
     # counts (marker_2.pt means there was a member_2.pt)
     index = [p.stem.split("_")[-1] for p in [*members, *heads]]
-    seen = max((int(i) + 1 for i in index if i.isdigit()), default=0)
+    seen = max((int(i) + 1 for i in index if i.isdigit() and len(i) < 4), default=0)
     count = max(n, seen) if expected is None else expected
     wanted = sorted(f"member_{k}.pt" for k in range(count))
     extra = sorted(
@@ -282,22 +289,27 @@ def _checked_leads(graph: TwinGraph, lv_leads, vv_delay_ms: float) -> np.ndarray
                 f"lv_leads must be integer mesh node ids, got {raw[:3].tolist()} "
                 f"({raw.dtype})"
             )
-    leads = raw.astype(np.int64)
     n = graph.live.size
-    outside = leads[(leads < 0) | (leads >= n)]
+    outside = raw[(raw < 0) | (raw >= n)]  # before any cast can wrap round
     if outside.size:
         raise SiteError(
-            f"LV lead nodes {outside[:5].tolist()} are not nodes of this twin's "
-            f"mesh (0..{n - 1})"
+            f"LV lead nodes {[str(v)[:12] for v in outside[:5].tolist()]} are not "
+            f"nodes of this twin's mesh (0..{n - 1})"
         )
+    leads = raw.astype(np.int64)
     off = leads[~graph.lv_mask[leads]]
     if off.size:
         raise SiteError(
             f"LV lead nodes {off[:5].tolist()} lie outside the LV; the model was "
             "trained on LV epicardial sites (TwinGraph.lv_candidates)"
         )
-    if not np.isfinite(vv_delay_ms):
-        raise ParameterError(f"vv_delay_ms = {vv_delay_ms!r} is not a finite number")
+    ok = isinstance(vv_delay_ms, int | float | np.number) and not isinstance(
+        vv_delay_ms, bool | np.bool_
+    )
+    if not ok or not np.isfinite(vv_delay_ms):
+        raise ParameterError(
+            f"vv_delay_ms = {str(vv_delay_ms)[:20]!r} is not a finite number of ms"
+        )
     return leads
 
 
@@ -395,6 +407,15 @@ class PopulationSurrogate:
                 "prepare computes them with twinml.data.markers.lbbb_baseline)"
             )
         f = graph.features
+        first = self.members[0].activation
+        found = (first.embed_node[0].in_features, first.embed_edge[0].in_features)
+        if found != (f.x.shape[1], f.edge_attr.shape[1]):
+            raise DataError(
+                f"the population model reads {found[0]} node and {found[1]} edge "
+                f"features, this twinml builds {f.x.shape[1]} and "
+                f"{f.edge_attr.shape[1]}: it was trained with another version; "
+                "retrain or reinstall the model"
+            )
         x = torch.from_numpy(f.x)
         ei = torch.from_numpy(f.edge_index)
         ea = torch.from_numpy(f.edge_attr)

@@ -124,7 +124,11 @@ def prepare(
             f"twin {twin.folder}: the population model needs a biventricular "
             "heart (node set surface_rv_endo); this mesh is LV-only"
         )
-    spacing = spacing_mm or model_spacing_mm(sur)
+    spacing = model_spacing_mm(sur) if spacing_mm is None else spacing_mm
+    if not (isinstance(spacing, int | float) and 1 <= spacing <= 50):
+        raise ParameterError(
+            f"spacing_mm = {str(spacing)[:20]} is not a coarse spacing of 1-50 mm"
+        )
 
     # graph from the twin's own tissue, scar and mechanics, then encoding
     t0 = time.perf_counter()
