@@ -92,12 +92,12 @@ def load_heart(
             f"and the cell field 'region'; it has node sets {sorted(have)} and cell "
             f"fields {sorted(mesh.cell_data)}"
         )
-    _check_regions(mesh, spec)
+    check_regions(mesh, spec)
     mesh = with_coordinates(mesh)
     return Ventricles(mesh, mesh_fibres(mesh, alpha_endo_deg, alpha_epi_deg))
 
 
-def _check_regions(mesh: TetMesh, spec) -> None:
+def check_regions(mesh: TetMesh, spec) -> None:
     """Every cell in a region the solvers know: LV, RV or septum."""
     region = np.asarray(mesh.cell_data["region"])
     known = (REGION_LV, REGION_RV, REGION_SEPTUM)

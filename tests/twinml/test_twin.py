@@ -107,6 +107,21 @@ def test_existing_folder_is_refused_unless_overwrite(twin_dir, coarse_mesh):
         create_twin(twin_dir, coarse_mesh)
 
 
+def test_unknown_regions_name_the_given_mesh(coarse_mesh, tmp_path):
+    # the user's file is named, not the twin's hidden copy, and nothing stays
+    from simulators.errors import FieldError
+    from simulators.mesh.io import read_mesh, write_vtu
+
+    mesh = read_mesh(coarse_mesh)
+    mesh.cell_data["region"] = mesh.cell_data["region"].copy()
+    mesh.cell_data["region"][:10] = 99
+    odd = tmp_path / "odd.vtu"
+    write_vtu(mesh, odd)
+    with pytest.raises(FieldError, match=f"{odd}: cell field 'region' holds \\[99\\]"):
+        create_twin(tmp_path / "t", odd)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["odd.vtu"]
+
+
 def test_scar_over_the_lateral_wall_is_refused(coarse_mesh, tmp_path):
     params = {"scar_apicobasal": 0.6, "scar_rotational_deg": 180,
               "scar_radius_mm": 50, "scar_border_mm": 10}  # fmt: skip

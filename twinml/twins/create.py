@@ -70,7 +70,7 @@ def create_twin(
     Twin
         The twin as read back from its folder.
     """
-    from simulators.hearts import load_mesh, with_coordinates
+    from simulators.hearts import check_regions, load_mesh, with_coordinates
     from simulators.mesh.io import write_vtu
 
     # cheap checks first; --force replaces a twin, never another folder
@@ -94,7 +94,10 @@ def create_twin(
     # mesh with coordinates, and the files in a temporary folder beside
     start = time.perf_counter()
     try:
-        tet = with_coordinates(load_mesh(mesh))
+        tet = load_mesh(mesh)
+        if "region" in tet.cell_data:  # named here, before the twin's own copy
+            check_regions(tet, mesh)
+        tet = with_coordinates(tet)
     except FileNotFoundError as err:
         raise TwinError(f"mesh {str(mesh)!r}: {err}") from None
     folder.parent.mkdir(parents=True, exist_ok=True)

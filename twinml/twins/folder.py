@@ -153,8 +153,9 @@ class Twin:
             for key, n in counts.items():
                 if self.mesh.get(key) is not None and self.mesh[key] != n:
                     raise TwinError(
-                        f"{self.folder / TWIN_FILE}: mesh.{key} = {self.mesh[key]} "
-                        f"but {path.name} has {n}; restore the twin.json written "
+                        f"{self.folder / TWIN_FILE}: mesh.{key} = "
+                        f"{str(self.mesh[key])[:20]} but {path.name} has {n}; "
+                        "restore the twin.json written "
                         "with the mesh or make the twin again"
                     )
         return self._heart
@@ -338,13 +339,14 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _check_header(doc: dict, path: Path) -> None:
     if doc.get("format") != schema.FORMAT:
         raise TwinError(
-            f"{path}: format must be {schema.FORMAT!r}, got {doc.get('format')!r}"
+            f"{path}: format must be {schema.FORMAT!r}, got {doc.get('format')!r:.40}"
         )
     version = doc.get("schema_version")
     if isinstance(version, bool) or version != schema.SCHEMA_VERSION:
         raise TwinError(
-            f"{path}: schema_version {version!r} is not the {schema.SCHEMA_VERSION} "
-            "this twinml reads; recreate the twin or upgrade twinml"
+            f"{path}: schema_version {version!r:.20} is not the "
+            f"{schema.SCHEMA_VERSION} this twinml reads; recreate the twin or upgrade "
+            "twinml"
         )
 
 

@@ -177,7 +177,7 @@ def check_value(name: str, value: Any) -> float | str | None:
         ) from None
     if isinstance(value, bool) or not math.isfinite(number):
         raise ParameterError(
-            f"twin parameter {name} must be a finite number, got {value!r}"
+            f"twin parameter {name} must be a finite number, got {value!r:.40}"
         )
     if not spec.low <= number <= spec.high:
         raise ParameterError(
