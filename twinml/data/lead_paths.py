@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
+from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from simulators.ep.graph_paths import graph_activation, metric_edge_graph
 from simulators.ep.protocols import PacingPlan, TissueParams
@@ -50,11 +51,16 @@ class LeadPaths:
         Shortest-path LBBB activation (the right bundle's exit at 0 ms on
         the same graph: LBBB and CRT share the working bundle), ms (NaN
         where no path exists).
+    search : tuple
+        The graph renumbered so that neighbours lie close in memory
+        (`_renumbered`: CSR arrays, ``t_fixed_ms`` in that order, each
+        node's new and old ids), which `times` searches; empty: `graph`.
     """
 
     graph: sp.csr_matrix
     t_fixed_ms: np.ndarray
     t_lbbb_ms: np.ndarray
+    search: tuple = ()
 
     def times(self, lv_leads, vv_delay_ms: float = 0.0) -> np.ndarray:
         """Shortest-path CRT activation of each LV lead, ms from the first pace.
@@ -73,24 +79,52 @@ class LeadPaths:
             reference solver's convention); NaN where no path exists.
         """
         leads = np.atleast_1d(np.asarray(lv_leads, dtype=np.int64))
-        g = self.graph
+        if not self.search:
+            g = self.graph
+            order = np.arange(g.shape[0])
+            search = (g.indptr, g.indices, g.data, self.t_fixed_ms, order, order)
+        else:
+            search = self.search
+        indptr, indices, data, t_fixed, new_id, old_id = search
         return _crt_times(
-            g.indptr, g.indices, g.data, leads, float(vv_delay_ms), self.t_fixed_ms
+            indptr, indices, data, new_id[leads], float(vv_delay_ms), t_fixed, old_id
         )
 
 
 @njit(cache=True, nogil=True)
-def _crt_times(indptr, indices, data, leads, vv_delay_ms, t_fixed):  # pragma: no cover
+def _crt_times(
+    indptr, indices, data, leads, vv_delay_ms, t_fixed, old_id
+):  # pragma: no cover
     """`LeadPaths.times` on the CSR arrays: each lead's captured arrival,
-    the earlier of it and the fixed sources', shifted, NaN where none."""
+    the earlier of it and the fixed sources', shifted, NaN where none;
+    node i of the arrays is node ``old_id[i]`` of the mesh."""
     shift = min(0.0, -vv_delay_ms)
     out = np.empty((leads.size, t_fixed.size))
     for b in range(leads.size):
         t = captured_arrival(indptr, indices, data, leads[b], -vv_delay_ms, t_fixed)
         for i in range(t_fixed.size):
             v = min(t[i], t_fixed[i])
-            out[b, i] = v - shift if v < np.inf else np.nan
+            out[b, old_id[i]] = v - shift if v < np.inf else np.nan
     return out
+
+
+def _renumbered(graph: sp.csr_matrix, t_fixed: np.ndarray) -> tuple:
+    """`LeadPaths.search`: the graph in reverse Cuthill-McKee order (Cuthill
+    and McKee 1969), whose neighbours lie close in memory: the lead's
+    Dijkstra runs about a tenth faster on the real heart, with the same
+    times (the same sums of the same edges)."""
+    old_id = reverse_cuthill_mckee(graph, symmetric_mode=True).astype(np.int64)
+    new_id = np.empty_like(old_id)
+    new_id[old_id] = np.arange(old_id.size)
+    g = sp.csr_matrix(graph[old_id][:, old_id])
+    return (
+        g.indptr.astype(np.int64),
+        g.indices.astype(np.int64),
+        g.data,
+        np.ascontiguousarray(t_fixed[old_id]),
+        new_id,
+        old_id,
+    )
 
 
 def lead_paths(
@@ -125,7 +159,7 @@ def lead_paths(
     graph = sp.csr_matrix(graph.maximum(graph.T))
     graph.indices = graph.indices.astype(np.int64)
     graph.indptr = graph.indptr.astype(np.int64)
-    return LeadPaths(graph=graph, t_fixed_ms=t_fixed, t_lbbb_ms=t_lbbb)
+    return LeadPaths(graph, t_fixed, t_lbbb, _renumbered(graph, t_fixed))
 
 
 @njit(cache=True, nogil=True)
