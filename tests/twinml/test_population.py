@@ -6,6 +6,7 @@ response targets other than QRS are missing and the loss skips them.
 """
 
 import dataclasses
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -146,6 +147,9 @@ def test_lead_paths_are_the_multi_source_shortest_path(heart):
             ref = graph_activation(paths.graph, nodes, onsets)
             np.testing.assert_allclose(row, ref - ref.min(), atol=1e-9)
             assert row.min() == pytest.approx(0.0, abs=1e-9)  # first pace at 0 ms
+        # the renumbered search gives the times of the graph as numbered
+        plain = replace(paths, search=()).times(leads, vv)
+        np.testing.assert_array_equal(t, plain)
 
 
 def test_untrained_refiner_returns_the_calibrated_paths(examples):
