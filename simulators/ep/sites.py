@@ -154,15 +154,29 @@ def _check_aha(segment: int, role: str) -> None:
         )
 
 
+#: A decimal number in ASCII (``float`` also reads ``1_0``, other scripts'
+#: digits, ``nan`` and ``inf``).
+_DECIMAL = re.compile(
+    r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII
+)
+
+
+def decimal(text: str) -> float:
+    """A number written in ASCII decimal notation; `ValueError` otherwise."""
+    if _DECIMAL.fullmatch(text.strip()) is None:
+        raise ValueError(f"{text[:20]!r} is not a decimal number")
+    return float(text)
+
+
 def _xyz(value: str, text: str) -> np.ndarray:
     """The point of an ``xyz:X,Y,Z`` site, mm, shape (3,)."""
     try:
-        xyz = np.array([float(v) for v in value.split(",")])
+        xyz = np.array([decimal(v) for v in value.split(",")])
     except ValueError:
         xyz = np.array([])
     if xyz.shape != (3,) or not np.isfinite(xyz).all():
         raise SiteError(
-            f"lead site {text!r}: expected xyz:X,Y,Z with three numbers in mm"
+            f"lead site {text[:40]!r}: expected xyz:X,Y,Z with three numbers in mm"
         )
     return xyz
 

@@ -118,6 +118,8 @@ def test_site_forms(rodero_mesh, rodero_heart, runs):
         ("xyz:1,2", "three numbers"),
         ("node:abc", "not an integer"),
         ("node:1_0", "not an integer"),  # int() would read 10
+        ("xyz:1_0,2,3", "three numbers in mm"),  # float() would read 10
+        ("xyz:\uff11,2,3", "three numbers in mm"),
         ("node:\uff18\uff10", "not an integer"),  # full-width digits
         ("node:" + "9" * 5000, "at most 12 digits"),
         ("node:99999999", "not in this mesh"),

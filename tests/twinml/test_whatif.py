@@ -214,6 +214,8 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
     assert r.exit_code == 2 and "twinml: error:" in r.stderr
     r = _whatif(*base, "--lv-lead", "node:99999999")
     assert r.exit_code == 2 and "mesh has nodes 0.." in r.stderr
+    r = _whatif(*base, "--lv-lead", "uvc:0.5,1_80")  # float() would read 180
+    assert r.exit_code == 2 and "expected uvc:Z,PHI_DEG" in r.stderr, r.stderr
     r = _whatif(*base, "--lv-lead", "foo:1")  # every form twinml reads named
     assert r.exit_code == 2 and "aha:N" in r.stderr and "uvc:Z,PHI_DEG" in r.stderr
     r = _whatif(*base, "--lv-lead", "aha:5", "--optimise-lead")

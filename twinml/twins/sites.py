@@ -147,11 +147,13 @@ def _uvc_named():
 
 def _uvc(value: str, text: str) -> tuple[float, float]:
     """Height and angle (degrees) of a ``uvc:Z,PHI_DEG`` lead."""
+    from simulators.ep.sites import decimal
+
     try:
-        z, phi = (float(v) for v in value.split(","))
+        z, phi = (decimal(v) for v in value.split(","))
     except ValueError:
         raise SiteError(
-            f"cannot read LV lead {text!r}; expected uvc:Z,PHI_DEG such as "
+            f"cannot read LV lead {text[:40]!r}; expected uvc:Z,PHI_DEG such as "
             "uvc:0.7,120 (height 0 apex .. 1 base, degrees from the septum)"
         ) from None
     return z, phi
