@@ -99,3 +99,28 @@ def test_members_of_different_sizes_are_refused(toy_calibration):
         DataError, match=r"member_2\.pt differs in size.*one training run"
     ):
         PopulationSurrogate(members, toy_calibration(), {})
+
+
+def test_answers_far_from_the_training_targets_are_named(toy_calibration):
+    # an answer 10 training SDs from the training mean is extrapolation the
+    # input ranges did not reveal: reported, not hidden
+    from twinml.data.population import TARGETS
+    from twinml.query.population import ANSWER_SDS, Prediction
+
+    members = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        m = PopulationGNN(NODE_DIM, EDGE_DIM, QUERY_DIM, N_GLOBALS, N_BINS,
+                          len(TARGETS), **SIZES)  # fmt: skip
+        m.target_mean.normal_()
+        m.target_std.uniform_(0.5, 2.0)
+        members.append(m.eval())
+    sur = PopulationSurrogate(members, toy_calibration(), {})
+    mean = np.mean([m.target_mean.numpy() for m in members], axis=0)
+    std = np.mean([m.target_std.numpy() for m in members], axis=0)
+    response = {name: np.array([mean[k], mean[k]]) for k, name in enumerate(TARGETS)}
+    response["d_lvesv_pct"] = np.array([mean[4], mean[4] + 1.01 * ANSWER_SDS * std[4]])
+    p = Prediction(np.zeros((2, 1)), np.zeros((2, 1)), response, {}, np.zeros(2))
+    first, second = sur.answer_issues(p)
+    assert first == []
+    assert len(second) == 1 and second[0].startswith("answer d_lvesv_pct")

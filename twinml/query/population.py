@@ -73,6 +73,9 @@ __all__ = [
 
 #: Most members a model folder may hold (the shipped one has 3).
 MAX_MEMBERS = 64
+#: Answers further than this many training SDs from the training mean are
+#: reported as outside the model's domain (`answer_issues`).
+ANSWER_SDS = 10.0
 #: Echo responder threshold on ΔLVESV, %.
 RESPONDER_PCT = -15.0
 #: Margin of a derived descriptor's training range (the card's ``derived``
@@ -596,6 +599,23 @@ class PopulationSurrogate:
         return Prediction(t_mean, t_half, response, half, p)
 
     # --------------------------------------------------------------- domain
+    def answer_issues(self, p: Prediction) -> list[list[str]]:
+        """Answers of each query that lie beyond `ANSWER_SDS` training SDs of
+        the training mean (the members' target scaling): extrapolation the
+        inputs' ranges did not reveal, or a damaged model."""
+        mean = np.mean([m.target_mean.numpy() for m in self.members], axis=0)
+        std = np.mean([m.target_std.numpy() for m in self.members], axis=0)
+        out = [[] for _ in range(len(p.responder_probability))]
+        for k, name in enumerate(TARGETS):
+            lo, hi = mean[k] - ANSWER_SDS * std[k], mean[k] + ANSWER_SDS * std[k]
+            for b, v in enumerate(p.response[name]):
+                if not lo <= v <= hi:
+                    out[b].append(
+                        f"answer {name} = {v:.6g} beyond {ANSWER_SDS:g} training SDs "
+                        f"of the training mean [{lo:.6g}, {hi:.6g}]"
+                    )
+        return out
+
     def domain_issues(self, values: dict) -> list[str]:
         """Names, values and training ranges of the inputs outside the card.
 

@@ -230,6 +230,7 @@ def answer(
     issues = domain_issues(
         sur, prepared.twin, prepared.heart, vv_delay_ms, lead, prepared.enc.markers
     )
+    issues += sur.answer_issues(p)[0]
     return {
         "site": f"node:{lead}",
         "vv_delay_ms": float(vv_delay_ms),
@@ -297,9 +298,11 @@ def rank_sites(
     refine_s = time.perf_counter() - t1
 
     best = []
+    answers = sur.answer_issues(p)
     for rank, k in enumerate(order, start=1):
         node = int(short[k])
         lead_issues = sur.domain_issues(_lead_values(prepared.heart, node))
+        lead_issues += answers[k]
         best.append(
             {
                 "rank": rank,
