@@ -54,13 +54,13 @@ class LeadPaths:
     search : tuple
         The graph renumbered so that neighbours lie close in memory
         (`_renumbered`: CSR arrays, ``t_fixed_ms`` in that order, each
-        node's new and old ids), which `times` searches; empty: `graph`.
+        node's new and old ids), which `times` searches.
     """
 
     graph: sp.csr_matrix
     t_fixed_ms: np.ndarray
     t_lbbb_ms: np.ndarray
-    search: tuple = ()
+    search: tuple
 
     def times(self, lv_leads, vv_delay_ms: float = 0.0) -> np.ndarray:
         """Shortest-path CRT activation of each LV lead, ms from the first pace.
@@ -79,13 +79,7 @@ class LeadPaths:
             reference solver's convention); NaN where no path exists.
         """
         leads = np.atleast_1d(np.asarray(lv_leads, dtype=np.int64))
-        if not self.search:
-            g = self.graph
-            order = np.arange(g.shape[0])
-            search = (g.indptr, g.indices, g.data, self.t_fixed_ms, order, order)
-        else:
-            search = self.search
-        indptr, indices, data, t_fixed, new_id, old_id = search
+        indptr, indices, data, t_fixed, new_id, old_id = self.search
         return _crt_times(
             indptr, indices, data, new_id[leads], float(vv_delay_ms), t_fixed, old_id
         )

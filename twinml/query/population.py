@@ -467,8 +467,8 @@ class PopulationSurrogate:
             return self._summarise(stats, r_all, None)
 
         # the members' maps are reduced as they are interpolated, never formed
-        base, corr, k, r_all = self._refined(enc, leads, vv_delay_ms)
         pool = _worker(os.getpid())
+        base, corr, k, r_all = self._refined(enc, leads, vv_delay_ms, pool)
         stats = refined_statistics(
             base, k, corr, enc.interp_rows, g.live, g.lv_mask, pool
         )
@@ -496,7 +496,9 @@ class PopulationSurrogate:
         if not fine:
             t_all, r_all, _ = self._coarse(enc, leads, vv_delay_ms)
             return t_all, r_all, None
-        base, corr, k, r_all = self._refined(enc, leads, vv_delay_ms)
+        base, corr, k, r_all = self._refined(
+            enc, leads, vv_delay_ms, _worker(os.getpid())
+        )
         m, b, n_coarse = corr.shape
         mapped = enc.interp @ corr.reshape(m * b, n_coarse).T
         t_all = k[:, None, None] * base + np.asarray(mapped).T.reshape(m, b, -1)
@@ -506,18 +508,21 @@ class PopulationSurrogate:
         )
         return t_all, r_all, qrs
 
-    def _refined(self, enc: Encoded, leads: np.ndarray, vv_delay_ms: float) -> tuple:
+    def _refined(
+        self, enc: Encoded, leads: np.ndarray, vv_delay_ms: float, pool
+    ) -> tuple:
         """The parts of the members' refined maps and their responses.
 
         Returns the leads' shortest-path times over the mesh (B, n_points),
         ms; the members' corrections at the coarse nodes (M, B, n_coarse),
         ms; their factors on the path times (M,); and the responses (see
         `member_outputs`). Member m's map is ``k[m] base + I corr[m]``.
+        `pool` (`_worker`) runs the Dijkstra and half of the refiners.
         """
         # the leads' Dijkstra over the mesh (compiled, without the GIL) runs
         # in a thread of its own beside the coarse decoders
         g = enc.graph
-        paths = _worker(os.getpid()).submit(g.paths.times, leads, vv_delay_ms)
+        paths = pool.submit(g.paths.times, leads, vv_delay_ms)
         _, r_all, q = self._coarse(enc, leads, vv_delay_ms)
         lead_c = torch.from_numpy(g.coarse.cluster[leads])
         hidden = enc.stacked.refine_hidden(lead_c, torch.from_numpy(q))
@@ -525,7 +530,7 @@ class PopulationSurrogate:
 
         # the refiners' corrections at the coarse nodes
         b = torch.from_numpy(coarse_baseline(g, base, q) / np.float32(T_SCALE_MS))
-        corr = enc.stacked.refine_with(hidden, b, _worker(os.getpid())).numpy()
+        corr = enc.stacked.refine_with(hidden, b, pool).numpy()
         return base, corr, enc.stacked.ref_k, r_all
 
     def _coarse(self, enc: Encoded, leads: np.ndarray, vv_delay_ms: float) -> tuple:
