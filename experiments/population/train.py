@@ -161,6 +161,8 @@ def evaluate(sur: PopulationSurrogate, exs: list[Example], factor: float, hearts
     w_esv = np.array([h["d_lvesv_pct"] for h in half])[ok]
     qrs = np.array([r["qrs_crt_ms"] for r in resp])
     qrs_true = y[:, col["qrs_crt_ms"]]
+    ef = np.array([r["ef_crt_acute_pct"] for r in resp])
+    ef_true = y[:, col["ef_crt_acute_pct"]]
     return {
         "n": len(exs),
         "activation_mae_pct_tat": float(np.mean(mae_pct)),
@@ -169,6 +171,8 @@ def evaluate(sur: PopulationSurrogate, exs: list[Example], factor: float, hearts
         ),
         "baseline_mae_pct_tat": float(np.mean(base_pct)),
         "qrs_mae_ms": float(np.nanmean(np.abs(qrs - qrs_true))),
+        # acute EF under CRT, absolute error in EF points
+        "ef_acute_mae_points": float(np.nanmean(np.abs(ef - ef_true))),
         "dlvesv_r2": float(r2_score(true_esv[ok], pred_esv[ok])),
         "dlvesv_mae_pct": float(np.mean(np.abs(true_esv[ok] - pred_esv[ok]))),
         "responder_auc": (
