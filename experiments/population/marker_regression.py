@@ -8,7 +8,10 @@ target of the test sets from
 * ``params``: the twin's tissue, scar and mechanics, the VV delay and the
   LV lead's height and angle (cosine and sine), the sweep's own inputs;
 * ``lbbb``: the reference LBBB markers (QRS, LVAT, TAT) and QLV;
-* ``crt``: the reference CRT markers (QRS, LVAT, TAT).
+* ``crt``: the reference CRT markers (QRS, LVAT, TAT);
+* ``haemo``: the ejection fraction and septal-to-lateral work difference
+  of the twin's remodelled LBBB heart (once per twin, the reference
+  pipeline's baseline remodelling; 4-7 s on the real heart).
 
 The markers are the reference pipeline's, so the figures bound what a
 response head reading emulated markers could reach; they need no mesh and
@@ -40,15 +43,18 @@ PARAMS = (
 )  # fmt: skip
 LBBB = ("qrs_lbbb_ms", "lvat_lbbb_ms", "tat_lbbb_ms", "qlv_ms")
 CRT = ("qrs_crt_ms", "lvat_crt_ms", "tat_crt_ms")
+HAEMO = ("ef_lbbb_pct", "work_diff_lbbb_pct")
 TARGETS = ("d_lvesv_pct", "d_lvedv_pct", "d_work_diff_pct", "ef_crt_acute_pct")
 TEST_SETS = ("unseen_params", "unseen_shapes", "real_heart")
-GROUPS = {"params": ("params",), "params+crt": ("params", "crt"),
+GROUPS = {"params": ("params",), "params+lbbb": ("params", "lbbb"),
+          "params+lbbb+haemo": ("params", "lbbb", "haemo"),
+          "params+crt": ("params", "crt"),
           "params+lbbb+crt": ("params", "lbbb", "crt")}  # fmt: skip
 
 
 def load(folder: Path) -> dict[str, np.ndarray]:
     """Inputs by group and targets of one sweep set (its scalars only)."""
-    rows: dict[str, list] = {"params": [], "lbbb": [], "crt": [], "y": []}
+    rows: dict[str, list] = {"params": [], "lbbb": [], "crt": [], "haemo": [], "y": []}
     store = SampleStore(folder, PIPELINE_VERSION)
     for key in store.keys():
         entry = store.load(key)
@@ -61,6 +67,7 @@ def load(folder: Path) -> dict[str, np.ndarray]:
         )
         rows["lbbb"].append([sc[k] for k in LBBB])
         rows["crt"].append([sc[k] for k in CRT])
+        rows["haemo"].append([sc[k] for k in HAEMO])
         rows["y"].append([np.nan if sc.get(k) is None else sc[k] for k in TARGETS])
     return {k: np.asarray(v, dtype=float) for k, v in rows.items()}
 
