@@ -168,14 +168,25 @@ def check_value(name: str, value: Any) -> float | str | None:
     if not spec.numeric:
         return _check_text(name, spec, value)
 
-    # numbers: finite and in range
+    # numbers: finite and in range (true and false are not numbers here)
+    unit = f" in {spec.unit}" if spec.unit != "1" else ""
+    if isinstance(value, bool):
+        raise ParameterError(
+            f"twin parameter {name} must be a number{unit}, got the boolean {value}"
+        )
     try:
         number = float(value)
-    except (TypeError, ValueError, OverflowError):
+    except OverflowError:
         raise ParameterError(
-            f"twin parameter {name} must be a number ({spec.unit}), got {value!r:.40}"
+            f"twin parameter {name} must lie in [{spec.low:g}, {spec.high:g}]"
+            f"{_unit(spec)} ({spec.doc}), got an integer of about "
+            f"{int(value.bit_length() * math.log10(2)) + 1} digits"
         ) from None
-    if isinstance(value, bool) or not math.isfinite(number):
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"twin parameter {name} must be a number{unit}, got {value!r:.40}"
+        ) from None
+    if not math.isfinite(number):
         raise ParameterError(
             f"twin parameter {name} must be a finite number, got {value!r:.40}"
         )
