@@ -25,7 +25,7 @@ from simulators.mesh.io import write_vtu
 from twinml.cli import app
 from twinml.data import population as pop
 from twinml.data.coarse import build_coarse_graph
-from twinml.data.markers import TwinMarkers
+from twinml.data.markers import MARKER_INPUTS, TwinMarkers
 from twinml.data.response_sweep import SAMPLE_DEFAULTS, ResponseSettings
 from twinml.models.checkpoints import save_checkpoint
 from twinml.models.population import PopulationGNN
@@ -105,6 +105,7 @@ def model_dir(twin_dir, toy_calibration, tmp_path_factory):
         "ranges": {**ranges, "v_fibre_mm_ms": [0.5, 0.7]},
         "spacing_mm": SPACING_MM,
         "config": {"n_members": 2},
+        "marker_inputs": list(MARKER_INPUTS),
     }
     atomic_write_json(out / "model_card.json", card)
     return out
@@ -282,6 +283,17 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
         ({"config": {"n_members": 2, "spacing_mm": 3.0}}, "trained at one spacing"),
         ({"config": {"n_members": 2, "width": 64}}, "member_0.pt was built with"),
         ({"marker_heads": {"hidden": 64}}, "marker_0.pt was built with"),
+        # the heads' inputs as the card lists them: this twinml's, in its order
+        (
+            {"marker_inputs": list(MARKER_INPUTS[:-1])},
+            "position 20 the card has nothing, twinml 'vv_delay_ms'",
+        ),
+        (
+            {"marker_inputs": ["v_cross", "v_fibre", *MARKER_INPUTS[2:]]},
+            "position 0 the card has 'v_cross', twinml 'v_fibre'",
+        ),
+        ({"marker_inputs": "v_fibre"}, "marker_inputs = 'v_fibre' is not the list"),
+        ({"marker_inputs": None, "marker_heads": {}}, "is not the list"),
     ):
         (damaged / "model_card.json").write_text(json.dumps({**card, **change}))
         r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)

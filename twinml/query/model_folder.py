@@ -138,7 +138,32 @@ def _bad_card(card: dict) -> str | None:
         card["marker_heads"], dict
     ):
         return f"marker_heads = {card['marker_heads']!r:.20} is not an object"
-    return None
+    return _bad_marker_inputs(card)
+
+
+def _bad_marker_inputs(card: dict) -> str | None:
+    """The card's marker inputs differ from those this twinml builds (the
+    heads would read a twin's markers in another order), or None."""
+    if "marker_inputs" not in card and card.get("marker_heads") is None:
+        return None
+    listed, wanted = card.get("marker_inputs"), list(MARKER_INPUTS)
+    if listed == wanted:
+        return None
+    if not isinstance(listed, list):
+        return (
+            f"marker_inputs = {listed!r:.40} is not the list of the marker heads' "
+            f"{len(wanted)} inputs"
+        )
+    i = next(
+        (i for i, (a, b) in enumerate(zip(listed, wanted, strict=False)) if a != b),
+        min(len(listed), len(wanted)),
+    )
+    found = repr(listed[i])[:40] if i < len(listed) else "nothing"
+    return (
+        f"marker_inputs lists {len(listed)} inputs, this twinml's marker heads read "
+        f"{len(wanted)}; at position {i} the card has {found}, twinml "
+        f"{wanted[i] if i < len(wanted) else 'nothing'!r}"
+    )
 
 
 def _bad_build(sur: PopulationSurrogate) -> str | None:
