@@ -46,10 +46,17 @@ def cache_dir() -> Path:
     """
     env = os.environ.get("TWINML_CACHE", "")
     folder = Path(env) if env else Path(platformdirs.user_cache_dir("twinml"))
+    where = f"TWINML_CACHE={env!r}" if env else f"the user cache {str(folder)!r}"
     if folder.exists() and not folder.is_dir():
-        where = f"TWINML_CACHE={env!r}" if env else f"the user cache {str(folder)!r}"
         raise ParameterError(
             f"{where} is a file, not a folder; point TWINML_CACHE at a folder"
+        )
+    # a folder still to be made must not lie under a file
+    above = next((p for p in folder.absolute().parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ParameterError(
+            f"{where} lies under {str(above)!r}, which is a file, not a folder; "
+            "point TWINML_CACHE at a folder"
         )
     return folder
 

@@ -88,6 +88,11 @@ def test_a_cache_that_is_a_file_is_named(tmp_path, monkeypatch):
     result = _run("new", "--mesh", "rodero01", "-o", tmp_path / "t")
     assert result.exit_code == 2 and "TWINML_CACHE=" in result.output
     assert "is a file, not a folder" in result.output
+    # ... and so is a cache folder still to be made under a file
+    monkeypatch.setenv("TWINML_CACHE", str(tmp_path / "afile" / "sub"))
+    result = _run("new", "--mesh", "rodero01", "-o", tmp_path / "t")
+    assert result.exit_code == 2 and "TWINML_CACHE=" in result.output
+    assert "lies under" in result.output and "afile" in result.output
 
 
 @pytest.mark.parametrize(
