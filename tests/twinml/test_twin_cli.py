@@ -124,3 +124,17 @@ def test_params_lists_units_and_ranges():
     rows = {r["name"]: r for r in json.loads(result.stdout)["parameters"]}
     assert rows["vv_delay_ms"]["range"] == [-80.0, 80.0]
     assert rows["v_fibre_mm_ms"]["unit"] == "mm/ms"
+
+
+def test_python_m_twinml_runs_the_command_line():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "twinml", "twin", "params"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "contractility" in out.stdout

@@ -179,8 +179,7 @@ def check_value(name: str, value: Any) -> float | str | None:
     except OverflowError:
         raise ParameterError(
             f"twin parameter {name} must lie in [{spec.low:g}, {spec.high:g}]"
-            f"{_unit(spec)} ({spec.doc}), got an integer of about "
-            f"{int(value.bit_length() * math.log10(2)) + 1} digits"
+            f"{_unit(spec)} ({spec.doc}), got an integer of {_digits(value)} digits"
         ) from None
     except (TypeError, ValueError):
         raise ParameterError(
@@ -196,6 +195,18 @@ def check_value(name: str, value: Any) -> float | str | None:
             f"{_unit(spec)} ({spec.doc}), got {number:g}"
         )
     return number
+
+
+def _digits(n: int) -> int:
+    """Decimal digits of an integer (of any size: no text conversion)."""
+    n = abs(n)
+    d = int(math.log10(n)) + 1
+    # float rounding can miss by one next to a power of ten
+    if n < 10 ** (d - 1):
+        d -= 1
+    elif n >= 10**d:
+        d += 1
+    return d
 
 
 def _unit(spec: Spec) -> str:
