@@ -286,14 +286,19 @@ def test_bad_input_exit_codes(twin_dir, model_dir, tmp_path):
         # the heads' inputs as the card lists them: this twinml's, in its order
         (
             {"marker_inputs": list(MARKER_INPUTS[:-1])},
-            "position 20 the card has nothing, twinml 'vv_delay_ms'",
+            "position 20 (from 0) the card has nothing, twinml 'vv_delay_ms'",
         ),
         (
             {"marker_inputs": ["v_cross", "v_fibre", *MARKER_INPUTS[2:]]},
-            "position 0 the card has 'v_cross', twinml 'v_fibre'",
+            "position 0 (from 0) the card has 'v_cross', twinml 'v_fibre'",
         ),
         ({"marker_inputs": "v_fibre"}, "marker_inputs = 'v_fibre' is not the list"),
         ({"marker_inputs": None, "marker_heads": {}}, "is not the list"),
+        (
+            {"marker_inputs": [*MARKER_INPUTS, "extra"]},
+            "lists 22 inputs, this twinml's marker heads read 21; at position 21 "
+            "(from 0) the card has 'extra', twinml nothing",
+        ),
     ):
         (damaged / "model_card.json").write_text(json.dumps({**card, **change}))
         r = _whatif("--twin", twin_dir, "--lv-lead", "aha:5", "--model", damaged)

@@ -159,10 +159,11 @@ def _bad_marker_inputs(card: dict) -> str | None:
         min(len(listed), len(wanted)),
     )
     found = repr(listed[i])[:40] if i < len(listed) else "nothing"
+    expected = repr(wanted[i]) if i < len(wanted) else "nothing"
     return (
         f"marker_inputs lists {len(listed)} inputs, this twinml's marker heads read "
-        f"{len(wanted)}; at position {i} the card has {found}, twinml "
-        f"{wanted[i] if i < len(wanted) else 'nothing'!r}"
+        f"{len(wanted)}; at position {i} (from 0) the card has {found}, twinml "
+        f"{expected}"
     )
 
 

@@ -169,7 +169,7 @@ def check_value(name: str, value: Any) -> float | str | None:
         return _check_text(name, spec, value)
 
     # numbers: finite and in range (true and false are not numbers here)
-    unit = f" in {spec.unit}" if spec.unit != "1" else ""
+    unit = f" in{_unit(spec)}" if _unit(spec) else ""
     if isinstance(value, bool):
         raise ParameterError(
             f"twin parameter {name} must be a number{unit}, got the boolean {value}"
