@@ -124,12 +124,14 @@ def run_demo(
     )[:16]
     sweep_dir = cache / "sweeps" / sweep_key
     dataset = None
-    if not retrain:
+    if not retrain and not sweep_dir.exists():
+        logger.info("no sweep cached for these settings yet; running it")
+    elif not retrain:
         try:
             dataset = ActivationDataset(sweep_dir)
             logger.info("reusing the sweep in %s", sweep_dir)
         except Exception as err:  # noqa: BLE001 - any unusable cache is rebuilt
-            logger.info("no reusable sweep (%s); running it", err)
+            logger.info("the cached sweep is unusable (%s); running it again", err)
     if dataset is None:
         samples = sample_sweep(heart, config.sweep)
         t_sweep = run_sweep(heart, samples, config.tissue, scheduler=scheduler)

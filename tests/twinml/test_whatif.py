@@ -467,3 +467,31 @@ def test_intervals_stop_at_physical_limits():
     row = wi._rows(p, np.ones(n, bool), np.ones(n, bool))[0]
     assert row["ef_crt_acute_pct"]["interval_90"] == [75.0, 100.0]
     assert row["qrs_crt_ms"]["interval_90"][0] == 0.0
+
+
+def test_vv_delay_help_gives_the_schema_range():
+    from twinml.cli_whatif import VV_HELP
+    from twinml.twins.schema import SPECS
+
+    spec = SPECS["vv_delay_ms"]
+    assert f"ms, {spec.low:g} to {spec.high:g} " in VV_HELP
+
+
+def test_lead_off_the_lv_wall_is_refused_before_the_graph(
+    twin_dir, model_dir, monkeypatch
+):
+    # the twin's graph costs seconds on a real heart: a site that can never
+    # be a candidate must not wait for it
+    def no_graph(*args, **kwargs):
+        raise AssertionError("the graph was built for a lead the heart refuses")
+
+    monkeypatch.setattr(wi, "prepare", no_graph)
+    heart = Twin.load(twin_dir).ventricles()
+    septal = np.flatnonzero(heart.septal_mask)[0]  # LV, but not free-wall epicardium
+    refused = ((heart.rv_apex, "in the RV wall"), (septal, "not on the LV epicardium"))
+    for node, said in refused:
+        r = _whatif(
+            *("--twin", twin_dir, "--model", model_dir), "--lv-lead", f"node:{node}"
+        )
+        assert r.exit_code == 2, r.output
+        assert said in r.stderr and "AssertionError" not in r.stderr, r.stderr
