@@ -12,6 +12,10 @@ unseen parameters on training shapes:
   (Latin hypercube, seed ``seed + 6000 + 100 R``) plus the training
   shapes again, each with two new twins of six lead draws (a twin's
   remodelled baseline is shared by its leads);
+- ``train_asym<R>`` (``--asymmetric-round R``): ``--asymmetric-shapes``
+  new shapes whose LV wall is also asymmetric (`asymmetric_space`: a
+  thinned septum and thickened lateral wall; Latin hypercube, seed
+  ``seed + 9000 + 100 R``), each with two twins of six lead draws;
 - ``calibration``: ``--n-cal`` new parameter draws on the training shapes
   (rounded up to whole twins of three leads per shape) and ``--cal-shapes``
   shapes of its own (Latin hypercube, seed ``seed + 8000``; two twins of
@@ -38,7 +42,7 @@ from pathlib import Path
 
 from twinml.cli import quiet_libraries
 from twinml.data.response_sweep import ResponseSettings, run_response_sweep
-from twinml.data.space import population_space
+from twinml.data.space import asymmetric_space, population_space
 
 logger = logging.getLogger("population.sweeps")
 
@@ -80,6 +84,14 @@ def design(args) -> dict[str, tuple[list[dict], ResponseSettings]]:
         if args.extra_shapes
         else []
     )
+    asym = args.asymmetric_round
+    asym_shapes = (
+        asymmetric_space(shape_space).sample(
+            args.asymmetric_shapes, seed=args.seed + 9000 + 100 * asym, method="lhs"
+        )
+        if asym is not None
+        else []
+    )
     # calibration: new draws on the training shapes and on shapes of its own,
     # since queries come on both
     cal_shapes = shape_space.sample(
@@ -87,12 +99,16 @@ def design(args) -> dict[str, tuple[list[dict], ResponseSettings]]:
     )
     n_cal = -(-args.n_cal // (args.train_shapes * 3))  # twins per shape
     n_par = -(-args.n_test // (args.train_shapes * k))
-    return {
+    sets = {
         "train": (twins(train_shapes, args.twins_per_shape, k, args.seed + 1), biv),
         f"train_extra{r or ''}": (
             twins(extra_shapes + train_shapes, 2, 6, args.seed + 7000 + 100 * r)
             if args.extra_shapes
             else [],
+            biv,
+        ),
+        f"train_asym{asym}": (
+            twins(asym_shapes, 2, 6, args.seed + 9100 + 100 * (asym or 0)),
             biv,
         ),
         "calibration": (
@@ -104,6 +120,10 @@ def design(args) -> dict[str, tuple[list[dict], ResponseSettings]]:
         "unseen_shapes": (twins(new_shapes, 1, 5, args.seed + 4000), biv),
         "real_heart": (twins([{}], args.n_test // 5, 5, args.seed + 5000), real),
     }
+    if asym is not None:
+        seed = args.seed + 9100 + 100 * asym
+        sets[f"train_asym{asym}"] = (twins(asym_shapes, 2, 6, seed), biv)
+    return sets
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,6 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         "--extra-shapes", type=int, default=0, help="new shapes of train_extra"
     )
     ap.add_argument("--extra-round", type=int, default=0)
+    ap.add_argument(
+        "--asymmetric-round",
+        type=int,
+        default=None,
+        help="make train_asym<R>: new shapes with an asymmetric LV wall",
+    )
+    ap.add_argument("--asymmetric-shapes", type=int, default=32)
     ap.add_argument("--n-cal", type=int, default=130)
     ap.add_argument(
         "--cal-shapes", type=int, default=16, help="new shapes of calibration"
@@ -147,7 +174,11 @@ def main(argv: list[str] | None = None) -> int:
                 "set": name,
                 "seed": args.seed,
                 "args": vars(args),
-                "space": population_space().as_dict(),
+                "space": (
+                    asymmetric_space(population_space())
+                    if name.startswith("train_asym")
+                    else population_space()
+                ).as_dict(),
             },
         )
         reports[name] = report.as_dict()

@@ -69,15 +69,17 @@ def biv_ellipsoid(
     rv_length_mm: float = 58.0,
     rv_wall_mm: float = 4.0,
     base_z_mm: float = 18.0,
+    lv_wall_asymmetry: float = 0.0,
     h_mm: float = 2.0,
 ) -> TetMesh:
     """Tetrahedral mesh of an idealised biventricular heart, apex towards -z.
 
     The LV wall lies between the LV endocardial ellipsoid E0 (centre 0,
-    radii a, a, c) and the epicardial E1 (radii a + w, a + w, c + w). The RV
+    radii a, a, c) and the epicardial E1 (radii a + w, a + w, c + w, centre
+    0, or (-f w, 0, 0) with `lv_wall_asymmetry` f). The RV
     cavity is the RV endocardial ellipsoid E2 outside E1; E2 is centred at
-    (x_c, 0, 0) with radii (x_c, r, l) and x_c = (a + w + depth) / 2, so it
-    spans from the LV axis to the RV free wall at x = a + w + depth. The RV
+    (x_c, 0, 0) with radii (x_c, r, l) and x_c = (a + (1 - f) w + depth) / 2,
+    so it spans from the LV axis to the RV free wall at 2 x_c. The RV
     free wall lies between E2 and the RV epicardial E3 (E2's radii plus the
     RV wall) outside E1. Everything is cut at the base plane z = z_b. The
     septum (part of the LV wall) faces the RV cavity on the +x side; the
@@ -99,6 +101,14 @@ def biv_ellipsoid(
         RV free-wall thickness, mm.
     base_z_mm : float
         Base plane height z_b, mm, below both long radii.
+    lv_wall_asymmetry : float
+        Fraction f, 0 <= f < 1, of the LV wall by which the LV epicardium
+        E1 moves away from the septum (its centre to (-f w, 0, 0)): the
+        septum thins to (1 - f) w and the lateral wall thickens to
+        (1 + f) w at the equator, as in the asymmetric remodelling of
+        chronic LBBB (Vernooy et al. 2005, Eur Heart J 26:91); the RV
+        depth is then measured from the thinned septum. 0 (the default)
+        is the symmetric heart.
     h_mm : float
         Grid spacing, mm, at most half the thinnest wall for a faithful
         shape (about 31,000 nodes at the default 2 mm).
@@ -144,14 +154,23 @@ def biv_ellipsoid(
     for name, value in params.items():
         if not np.isfinite(value) or value <= 0:
             raise ParameterError(f"{name} must be a positive length, got {value}")
+    if not (np.isfinite(lv_wall_asymmetry) and 0.0 <= lv_wall_asymmetry < 1.0):
+        raise ParameterError(
+            "lv_wall_asymmetry must be a fraction of the LV wall in [0, 1), got "
+            f"{lv_wall_asymmetry}"
+        )
+    septum_mm = (1.0 - lv_wall_asymmetry) * lv_wall_mm
     if not -lv_endo_length_mm < base_z_mm < min(lv_endo_length_mm, rv_length_mm):
         raise ParameterError(
             f"base_z_mm must lie between -{lv_endo_length_mm} and "
             f"{min(lv_endo_length_mm, rv_length_mm)} mm (below both cavities' long "
             f"radii) to open them, got {base_z_mm}"
         )
-    _check_grid_step(h_mm, min(lv_wall_mm, rv_wall_mm))
+    _check_grid_step(h_mm, min(septum_mm, rv_wall_mm))
     params["base_z_mm"] = base_z_mm
+    if lv_wall_asymmetry:
+        # only where set, so that a symmetric heart's meta is as it was
+        params["lv_wall_asymmetry"] = lv_wall_asymmetry
     shells = _biv_shells(params)
 
     # Kuhn grid cut to the myocardium, peeled, its boundary snapped
@@ -223,13 +242,16 @@ def _biv_shells(params: dict[str, float]) -> np.ndarray:
     """Centres and radii of the four ellipsoids, shape (4, 2, 3), mm."""
     a, c = params["lv_endo_radius_mm"], params["lv_endo_length_mm"]
     w, w_rv = params["lv_wall_mm"], params["rv_wall_mm"]
-    x_c = 0.5 * (a + w + params["rv_depth_mm"])
+    lateral = params.get("lv_wall_asymmetry", 0.0) * w  # epicardium's shift
+
+    # the RV spans from the LV axis to `depth` beyond the septum's epicardium
+    x_c = 0.5 * (a + w - lateral + params["rv_depth_mm"])
     rv = np.array([x_c, params["rv_radius_mm"], params["rv_length_mm"]])
     origin, shift = np.zeros(3), np.array([x_c, 0.0, 0.0])
     return np.array(
         [
             [origin, [a, a, c]],
-            [origin, [a + w, a + w, c + w]],
+            [[-lateral, 0.0, 0.0], [a + w, a + w, c + w]],
             [shift, rv],
             [shift, rv + w_rv],
         ]

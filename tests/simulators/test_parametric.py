@@ -193,9 +193,45 @@ def test_biv_shape_follows_its_parameters():
     assert x_max[1] == pytest.approx(36.0 + 24.0 + 6.0, abs=3.0)
 
 
+def test_biv_wall_asymmetry_thins_the_septum_and_thickens_the_lateral_wall():
+    # f = 0.3 of the 10.8 mm wall: septum 7.56 mm, lateral wall 14.04 mm at
+    # the equator; the LV endocardium and the RV's depth beyond the septum
+    # stay as they were
+    f, a, w, depth, w_rv = 0.3, 25.2, 10.8, 20.0, 4.0
+    mesh = biv_ellipsoid(lv_wall_asymmetry=f)
+    _validate_quietly(mesh)
+    p = mesh.points
+    equator = (np.abs(p[:, 1]) < 2.0) & (np.abs(p[:, 2]) < 2.0)
+    lateral = p[mesh.point_data["surface_lv_epi"] & equator & (p[:, 0] < 0), 0]
+    septal = p[mesh.point_data["surface_rv_septum"] & equator, 0]
+    # snapped boundary nodes lie on their ellipsoid to within a grid step (2 mm)
+    assert -lateral.min() - a == pytest.approx((1 + f) * w, abs=1.0)
+    assert septal.max() - a == pytest.approx((1 - f) * w, abs=1.0)
+    assert p[:, 0].max() == pytest.approx(a + (1 - f) * w + depth + w_rv, abs=2.0)
+    lv = _truncated_ml(25.2, 61.2, 18.0)
+    assert mesh.meta["lv_cavity_ml"] == pytest.approx(lv, rel=0.02)
+    assert mesh.meta["lv_wall_asymmetry"] == f
+
+
+def test_symmetric_biv_meta_is_unchanged(biv):
+    # sweeps and twins key hearts by their parameters: a symmetric heart
+    # must read as it did before the asymmetry existed
+    assert "lv_wall_asymmetry" not in biv.meta
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
+        (
+            {"lv_wall_asymmetry": 1.0},
+            r"lv_wall_asymmetry must be a fraction .* \[0, 1\)",
+        ),
+        ({"lv_wall_asymmetry": -0.1}, "lv_wall_asymmetry must be a fraction"),
+        ({"lv_wall_asymmetry": float("nan")}, "lv_wall_asymmetry must be a fraction"),
+        (
+            {"lv_wall_asymmetry": 0.9, "rv_wall_mm": 6.0},
+            r"h_mm \(2\) must not exceed the thinnest wall \(1.08 mm\)",
+        ),
         ({"rv_wall_mm": 0.0}, "rv_wall_mm must be a positive length"),
         ({"h_mm": float("nan")}, "h_mm must be a positive length"),
         ({"base_z_mm": 70.0}, "base_z_mm must lie between"),

@@ -15,7 +15,13 @@ from twinml.data.response_sweep import (
     simulate_sample,
 )
 from twinml.data.sample_store import SampleStore
-from twinml.data.space import response_space
+from twinml.data.space import (
+    WALL_ASYMMETRY,
+    asymmetric_space,
+    population_space,
+    response_space,
+    shape_kwargs,
+)
 
 # coarse hearts: a 4 mm grid (about 4,000 nodes, 1-3 s a sample)
 COARSE = ResponseSettings(h_mm=4.0, circulation=False)
@@ -61,6 +67,23 @@ def test_narrowing_outside_the_range_is_refused():
         response_space().narrowed(v_fibre_mm_ms=(0.2, 0.5))
     with pytest.raises(ParameterError, match="unknown parameters"):
         response_space().fixed(speed=1.0)
+
+
+def test_asymmetric_space_adds_the_wall_asymmetry_and_leaves_the_rest():
+    base = population_space()
+    space = asymmetric_space(base)
+    names = space.names
+    shape = [n for n in names if space[n].group == "shape"]
+    assert shape[-1] == WALL_ASYMMETRY.name and len(names) == len(base.names) + 1
+    rows = space.sample(8, seed=1, method="lhs")
+    f = np.array([r["lv_wall_asymmetry"] for r in rows])
+    assert f.min() >= 0.0 and f.max() <= 0.35 and f.std() > 0.05
+    # shape_kwargs hands it to biv_ellipsoid; the symmetric space's draws
+    # (and so every sweep drawn before it) do not change
+    assert shape_kwargs(rows[0])["lv_wall_asymmetry"] == rows[0]["lv_wall_asymmetry"]
+    assert "lv_wall_asymmetry" not in base.sample(8, seed=1, method="lhs")[0]
+    with pytest.raises(ParameterError, match="in the space already"):
+        asymmetric_space(space)
 
 
 def test_one_heart_takes_no_shape_parameters(tmp_path):
