@@ -2,8 +2,9 @@
 
 A diagnostic, not a model we ship: gradient-boosted trees (scikit-learn's
 ``HistGradientBoostingRegressor``, seeded) fitted on the training sets of
-the population sweeps (every ``train*`` folder) predict each response
-target of the test sets from
+the population sweeps (every ``train*`` folder; ``train_asym*``, whose
+shapes have an asymmetric LV wall, only with ``--asymmetric``) predict
+each response target of the test sets from
 
 * ``params``: the twin's tissue, scar and mechanics, the VV delay and the
   LV lead's height and angle (cosine and sine), the sweep's own inputs;
@@ -144,10 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sweeps", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--asymmetric", action="store_true", help="train_asym* too")
     args = ap.parse_args(argv)
 
     hearts: dict = {}
     folders = sorted(p for p in args.sweeps.iterdir() if p.is_dir())
+    if not args.asymmetric:
+        folders = [p for p in folders if not p.name.startswith("train_asym")]
     sets = {p.name: load(p, hearts) for p in folders}
     train = [v for k, v in sets.items() if k.startswith("train")]
     if not train or any(t not in sets for t in TEST_SETS):
@@ -190,9 +194,8 @@ def thin_septum(sets: dict, seed: int) -> dict:
     ratio = data["geom"][:, 3] / data["geom"][:, 2]  # septum / LV free wall
     thin = np.isin(data["shape"], np.unique(data["shape"][ratio < THIN_SEPTUM]))
     fit, held = ~thin & np.isfinite(y), thin & np.isfinite(y)
-    train_ratio = np.concatenate(
-        [d["geom"][:, 3] / d["geom"][:, 2] for k, d in sets.items() if "train" in k]
-    )
+    geom = [d["geom"] for k, d in sets.items() if k.startswith("train")]
+    train_ratio = np.concatenate([g[:, 3] / g[:, 2] for g in geom])
     real = sets["real_heart"]["geom"]
     out = {
         "training_ratio_range": [float(train_ratio.min()), float(train_ratio.max())],
