@@ -371,6 +371,11 @@ def main(argv: list[str] | None = None) -> int:
         help="only the test sets: the model in --out against them, beside the "
         "figures in --results (no training data needed)",
     )
+    ap.add_argument(
+        "--asymmetric",
+        action="store_true",
+        help="join the train_asym* sets (asymmetric LV walls) to the training set",
+    )
     ap.add_argument("--tracking", type=Path, default=None, help="MLflow SQLite file")
     args = ap.parse_args(argv)
     import torch
@@ -386,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     hearts: dict = {}
     data = {}
     wanted = SETS[:2] if not args.skip_training else SETS
-    extras = sorted(p.name for p in args.sweeps.glob("train_extra*") if p.is_dir())
+    globs = ("train_extra*", "train_asym*") if args.asymmetric else ("train_extra*",)
+    extras = sorted(p.name for g in globs for p in args.sweeps.glob(g) if p.is_dir())
     for name in [*extras, *wanted]:
         data[name] = load_set(args.sweeps / name, hearts, args.h_mm)
         logger.info(
