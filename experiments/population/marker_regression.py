@@ -47,11 +47,9 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.metrics import r2_score, roc_auc_score
 
 # run as a script: this folder is on the path (the sweeps' heart builder)
-from train import heart_of
+from train import sweep_entries
 
 from simulators.circulation.geometry import heart_geometry, patch_onsets
-from twinml.data.response_sweep import PIPELINE_VERSION
-from twinml.data.sample_store import SampleStore
 from twinml.query.whatif import shape_descriptors
 
 PARAMS = (
@@ -111,14 +109,8 @@ def load(folder: Path, hearts: dict) -> dict[str, np.ndarray]:
     """
     names = ("params", "lbbb", "crt", "haemo", "patch", "geom", "shape", "y")
     rows: dict[str, list] = {k: [] for k in names}
-    store = SampleStore(folder, PIPELINE_VERSION)
-    for key in store.keys():
-        entry = store.load(key)
-        if entry is None:
-            continue
-        meta = entry["meta"]
-        s, sc = meta["sample"], meta["scalars"]
-        hkey, heart = heart_of(key, meta, hearts, meta["settings"]["h_mm"])
+    for _, entry, hkey, heart in sweep_entries(folder, hearts):
+        s, sc = entry["meta"]["sample"], entry["meta"]["scalars"]
         if (hkey, "patches") not in hearts:
             geometry = heart_geometry(heart.mesh, heart.aha)
             hearts[hkey, "patches"] = geometry, shape_descriptors(heart)

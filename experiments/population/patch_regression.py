@@ -38,7 +38,7 @@ from sklearn.metrics import r2_score
 from torch import nn
 
 # run as a script: this folder is on the path (the sweeps' heart builder)
-from train import heart_of
+from train import sweep_entries
 
 from simulators.circulation.geometry import (
     heart_geometry,
@@ -46,8 +46,7 @@ from simulators.circulation.geometry import (
     patch_onsets,
 )
 from simulators.ep.protocols import PacingPlan
-from twinml.data.response_sweep import PIPELINE_VERSION, SAMPLE_DEFAULTS, _scar_of
-from twinml.data.sample_store import SampleStore
+from twinml.data.response_sweep import SAMPLE_DEFAULTS, _scar_of
 from twinml.twins.folder import scar_cells
 
 #: Per-patch inputs, then the twin's scalars.
@@ -100,16 +99,10 @@ def sample_inputs(entry: dict, heart, geometry, sinus) -> tuple:
 def load(folder: Path, hearts: dict) -> dict[str, np.ndarray]:
     """Padded per-patch inputs, masks, twin scalars and ΔLVESV of one set."""
     X, mask, twin, y = [], [], [], []
-    store = SampleStore(folder, PIPELINE_VERSION)
-    for key in store.keys():
-        entry = store.load(key)
-        if entry is None:
-            continue
-        meta = entry["meta"]
-        hkey, heart = heart_of(key, meta, hearts, meta["settings"]["h_mm"])
-        if (hkey, "patches") not in hearts:
-            hearts[hkey, "patches"] = heart_inputs(heart)
-        rows, scalars = sample_inputs(entry, heart, *hearts[hkey, "patches"])
+    for key, entry, hkey, heart in sweep_entries(folder, hearts):
+        if (hkey, "patch_inputs") not in hearts:
+            hearts[hkey, "patch_inputs"] = heart_inputs(heart)
+        rows, scalars = sample_inputs(entry, heart, *hearts[hkey, "patch_inputs"])
         if len(rows) > MAX_PATCHES:
             raise ValueError(f"{key}: {len(rows)} patches, more than {MAX_PATCHES}")
         pad = np.zeros((MAX_PATCHES, len(PATCH)))
@@ -117,7 +110,7 @@ def load(folder: Path, hearts: dict) -> dict[str, np.ndarray]:
         X.append(pad)
         mask.append(np.arange(MAX_PATCHES) < len(rows))
         twin.append(scalars)
-        value = meta["scalars"].get("d_lvesv_pct")
+        value = entry["meta"]["scalars"].get("d_lvesv_pct")
         y.append(np.nan if value is None else value)
     return {"X": np.array(X), "mask": np.array(mask), "twin": np.array(twin),
             "y": np.array(y, dtype=float)}  # fmt: skip

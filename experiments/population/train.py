@@ -58,20 +58,32 @@ TEST_SETS = SETS[2:]
 
 
 # ------------------------------------------------------------------ data
-def load_set(folder: Path, hearts: dict, h_mm: float) -> list[Example]:
-    """Examples of one sweep folder (hearts rebuilt once per shape), each
-    with its twin's marker-head inputs (`TwinMarkers`)."""
+def sweep_entries(folder: Path, hearts: dict, h_mm: float | None = None):
+    """Each stored sample of a sweep folder with its heart.
+
+    Yields ``(key, entry, hkey, heart)``: the sample's key, its stored
+    arrays and meta, and its heart (`heart_of`, rebuilt once per shape;
+    on the grid step of the sample's own settings unless `h_mm` is given).
+    """
     store = SampleStore(folder, PIPELINE_VERSION)
-    out = []
-    graphs: dict[str, object] = {}  # one twin graph per twin, shared by its leads
-    markers: dict[str, TwinMarkers] = {}
     for key in store.keys():
         entry = store.load(key)
         if entry is None:
             continue
+        meta = entry["meta"]
+        step = meta["settings"]["h_mm"] if h_mm is None else h_mm
+        yield key, entry, *heart_of(key, meta, hearts, step)
+
+
+def load_set(folder: Path, hearts: dict, h_mm: float) -> list[Example]:
+    """Examples of one sweep folder (hearts rebuilt once per shape), each
+    with its twin's marker-head inputs (`TwinMarkers`)."""
+    out = []
+    graphs: dict[str, object] = {}  # one twin graph per twin, shared by its leads
+    markers: dict[str, TwinMarkers] = {}
+    for key, entry, hkey, heart in sweep_entries(folder, hearts, h_mm):
         meta, arrays = entry["meta"], entry["arrays"]
         s = {**_defaults(), **meta["sample"]}
-        hkey, heart = heart_of(key, meta, hearts, h_mm)
         twin = json.dumps(
             [hkey, {k: v for k, v in s.items() if k not in THERAPY}], sort_keys=True
         )
