@@ -94,7 +94,7 @@ def _whatif(
     from simulators.errors import ParameterError
     from twinml.twins import Twin
     from twinml.twins.schema import check_value
-    from twinml.twins.sites import check_lv_lead_text
+    from twinml.twins.sites import check_lv_lead_text, parse_lv_lead
 
     # arguments and files first, so that bad input fails before heavy work
     if optimise and lv_lead is not None:
@@ -117,15 +117,16 @@ def _whatif(
     if not optimise:
         check_lv_lead_text(site)
         _check_node_range(site, t.mesh["n_points"])
+    heart = t.ventricles()
+    if not optimise:
+        # a site off the LV free-wall epicardium, before torch and the graph
+        parse_lv_lead(heart, site)
 
     # the model and its torch stack only once the arguments are known good
     from twinml.query import whatif as wi
     from twinml.query.model_folder import DEFAULT_MODEL, load_surrogate
 
     sur = load_surrogate(model)
-    heart = t.ventricles()
-    if not optimise:
-        wi.lead_node(heart, site)  # off the LV free wall: refused before the graph
     if strict:
         # parameters and shape: refused before the graph and LBBB markers
         issues = wi.domain_issues(sur, t, heart, vv)

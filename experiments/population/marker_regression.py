@@ -47,7 +47,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.metrics import r2_score, roc_auc_score
 
 # run as a script: this folder is on the path (the sweeps' heart builder)
-from train import sweep_entries
+from train import sweep_entries, sweep_folders
 
 from simulators.circulation.geometry import heart_geometry, patch_onsets
 from twinml.query.whatif import shape_descriptors
@@ -141,13 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     hearts: dict = {}
-    folders = sorted(p for p in args.sweeps.iterdir() if p.is_dir())
-    if not args.asymmetric:
-        folders = [p for p in folders if not p.name.startswith("train_asym")]
+    folders = sweep_folders(ap, args.sweeps, TEST_SETS, args.asymmetric)
     sets = {p.name: load(p, hearts) for p in folders}
     train = [v for k, v in sets.items() if k.startswith("train")]
-    if not train or any(t not in sets for t in TEST_SETS):
-        raise SystemExit(f"{args.sweeps} needs train* and {TEST_SETS} sweep folders")
     report: dict = {"n_train": int(sum(len(t["y"]) for t in train))}
     for name, groups in GROUPS.items():
 

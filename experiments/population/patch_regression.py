@@ -38,7 +38,7 @@ from sklearn.metrics import r2_score
 from torch import nn
 
 # run as a script: this folder is on the path (the sweeps' heart builder)
-from train import sweep_entries
+from train import sweep_entries, sweep_folders
 
 from simulators.circulation.geometry import (
     heart_geometry,
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     # per-patch inputs of every set, cached by set name
     cached = dict(np.load(args.features)) if args.features.is_file() else {}
     sets, hearts = {}, {}
-    for folder in sorted(p for p in args.sweeps.iterdir() if p.is_dir()):
+    for folder in sweep_folders(ap, args.sweeps, TEST_SETS, args.asymmetric):
         keys = [f"{folder.name}/{k}" for k in ("X", "mask", "twin", "y")]
         if not all(k in cached for k in keys):
             cached.update(
@@ -216,12 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             np.savez(args.features, **cached)
         sets[folder.name] = {k.split("/")[1]: cached[k] for k in keys}
 
-    names = [
-        n for n in sets
-        if n.startswith("train") and (args.asymmetric or not n.startswith("train_asym"))
-    ]  # fmt: skip
-    if "train" not in names or any(t not in sets for t in TEST_SETS):
-        raise SystemExit(f"{args.sweeps} needs train* and {TEST_SETS} sweep folders")
+    names = [n for n in sets if n.startswith("train")]
     train = {k: np.concatenate([sets[n][k] for n in names]) for k in sets["train"]}
     report = {
         "training_sets": names,

@@ -107,10 +107,6 @@ def design(args) -> dict[str, tuple[list[dict], ResponseSettings]]:
             else [],
             biv,
         ),
-        f"train_asym{asym}": (
-            twins(asym_shapes, 2, 6, args.seed + 9100 + 100 * (asym or 0)),
-            biv,
-        ),
         "calibration": (
             twins(train_shapes, n_cal, 3, args.seed + 2000)
             + twins(cal_shapes, 2, 3, args.seed + 8100),
@@ -129,38 +125,58 @@ def design(args) -> dict[str, tuple[list[dict], ResponseSettings]]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--train-shapes", type=int, default=16)
-    ap.add_argument("--twins-per-shape", type=int, default=3)
+    ap.add_argument("--train-shapes", type=int, default=16, help="shapes of train")
+    ap.add_argument("--twins-per-shape", type=int, default=3, help="in train")
     ap.add_argument("--leads", type=int, default=4, help="lead draws per twin")
     ap.add_argument(
         "--extra-shapes", type=int, default=0, help="new shapes of train_extra"
     )
-    ap.add_argument("--extra-round", type=int, default=0)
+    ap.add_argument(
+        "--extra-round", type=int, default=0, help="R of train_extra<R> (0: none)"
+    )
     ap.add_argument(
         "--asymmetric-round",
         type=int,
         default=None,
-        help="make train_asym<R>: new shapes with an asymmetric LV wall",
+        help="make train_asym<R>: new shapes with an asymmetric LV wall (with "
+        "--sets train_asym<R> to make it alone)",
     )
-    ap.add_argument("--asymmetric-shapes", type=int, default=32)
-    ap.add_argument("--n-cal", type=int, default=130)
+    ap.add_argument(
+        "--asymmetric-shapes", type=int, default=32, help="shapes of train_asym<R>"
+    )
+    ap.add_argument("--n-cal", type=int, default=130, help="calibration draws")
     ap.add_argument(
         "--cal-shapes", type=int, default=16, help="new shapes of calibration"
     )
-    ap.add_argument("--n-test", type=int, default=50)
-    ap.add_argument("--h-mm", type=float, default=3.0)
+    ap.add_argument("--n-test", type=int, default=50, help="draws per test set")
+    ap.add_argument("--h-mm", type=float, default=3.0, help="grid step, mm")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--scheduler", default=None)
+    ap.add_argument("--workers", type=int, default=2, help="local Dask workers")
+    ap.add_argument("--scheduler", default=None, help="an existing Dask cluster")
     ap.add_argument("--sets", nargs="*", default=None, help="only these sets")
     args = ap.parse_args(argv)
+    for name in ("extra_round", "asymmetric_round"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            ap.error(f"--{name.replace('_', '-')} must be 0 or more, got {value}")
+    if args.asymmetric_shapes < 1:
+        n = args.asymmetric_shapes
+        ap.error(f"--asymmetric-shapes must be at least 1, got {n}")
+    sets = design(args)
+    unknown = sorted(set(args.sets or ()) - set(sets))
+    if unknown:
+        ap.error(
+            f"--sets {unknown}: no such set here; the sets are {list(sets)} "
+            "(train_extra<R> needs --extra-round R, train_asym<R> needs "
+            "--asymmetric-round R)"
+        )
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     quiet_libraries()  # Dask, Lightning and MLflow chatter
     for name in ("simulators", "twinml.data.sweep"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
     reports = {}
-    for name, (samples, settings) in design(args).items():
+    for name, (samples, settings) in sets.items():
         if (args.sets and name not in args.sets) or not samples:
             continue
         logger.info("%s: %d samples", name, len(samples))

@@ -58,6 +58,32 @@ TEST_SETS = SETS[2:]
 
 
 # ------------------------------------------------------------------ data
+def sweep_folders(
+    ap: argparse.ArgumentParser, sweeps: Path, needed, asymmetric: bool = False
+) -> list[Path]:
+    """The set folders under `sweeps` that a diagnostic reads, checked.
+
+    Every ``train*`` folder (``train_asym*`` only when `asymmetric`) and
+    the rest; `ap` exits with a message (status 2) when `sweeps` is not a
+    folder, ``train`` or a `needed` set is missing, or a set is empty.
+    """
+    make = f"make them with experiments/population/sweeps.py --out {sweeps}"
+    if not sweeps.is_dir():
+        ap.error(f"--sweeps {sweeps} is not a folder of sweep sets; {make}")
+    folders = sorted(
+        p for p in sweeps.iterdir()
+        if p.is_dir() and (asymmetric or not p.name.startswith("train_asym"))
+    )  # fmt: skip
+    names = [p.name for p in folders]
+    missing = [n for n in ("train", *needed) if n not in names]
+    if missing:
+        ap.error(f"--sweeps {sweeps} lacks the sets {missing} (has {names}); {make}")
+    empty = [p.name for p in folders if not SampleStore(p, PIPELINE_VERSION).keys()]
+    if empty:
+        ap.error(f"--sweeps {sweeps}: the sets {empty} hold no samples; {make}")
+    return folders
+
+
 def sweep_entries(folder: Path, hearts: dict, h_mm: float | None = None):
     """Each stored sample of a sweep folder with its heart.
 

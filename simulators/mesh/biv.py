@@ -18,6 +18,7 @@ The LV ellipsoid and its conventions (septum towards +x, anterior +y) are in
 from __future__ import annotations
 
 import logging
+import numbers
 import warnings
 
 import numpy as np
@@ -151,6 +152,11 @@ def biv_ellipsoid(
         "rv_wall_mm": rv_wall_mm,
         "h_mm": h_mm,
     }
+    for name, value in [*params.items(), ("lv_wall_asymmetry", lv_wall_asymmetry)]:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ParameterError(
+                f"{name} must be a number, got {type(value).__name__} {value!r:.40}"
+            )
     for name, value in params.items():
         if not np.isfinite(value) or value <= 0:
             raise ParameterError(f"{name} must be a positive length, got {value}")
@@ -159,14 +165,22 @@ def biv_ellipsoid(
             "lv_wall_asymmetry must be a fraction of the LV wall in [0, 1), got "
             f"{lv_wall_asymmetry}"
         )
-    septum_mm = (1.0 - lv_wall_asymmetry) * lv_wall_mm
     if not -lv_endo_length_mm < base_z_mm < min(lv_endo_length_mm, rv_length_mm):
         raise ParameterError(
             f"base_z_mm must lie between -{lv_endo_length_mm} and "
             f"{min(lv_endo_length_mm, rv_length_mm)} mm (below both cavities' long "
             f"radii) to open them, got {base_z_mm}"
         )
-    _check_grid_step(h_mm, min(septum_mm, rv_wall_mm))
+    septum = (
+        f"the septum, lv_wall_mm x (1 - lv_wall_asymmetry) = "
+        f"{(1.0 - lv_wall_asymmetry) * lv_wall_mm:g} mm"
+        if lv_wall_asymmetry
+        else f"the LV wall, {lv_wall_mm:g} mm"
+    )
+    walls = {(1.0 - lv_wall_asymmetry) * lv_wall_mm: septum}
+    walls.setdefault(rv_wall_mm, f"the RV wall, {rv_wall_mm:g} mm")
+    thinnest = min(walls)
+    _check_grid_step(h_mm, thinnest, walls[thinnest])
     params["base_z_mm"] = base_z_mm
     if lv_wall_asymmetry:
         # only where set, so that a symmetric heart's meta is as it was
@@ -221,18 +235,22 @@ _TAGS = {
 _TAG_SURFACE = np.array([-1, 0, 1, 2, 3, 1])
 
 
-def _check_grid_step(h: float, wall: float) -> None:
-    """Refuse a grid step above the thinnest wall, warn above half of it."""
+def _check_grid_step(h: float, wall: float, which: str) -> None:
+    """Refuse a grid step above the thinnest wall, warn above half of it.
+
+    `which` names that wall and how it is set, for the messages.
+    """
     if h > wall:
         raise ParameterError(
-            f"h_mm ({h:g}) must not exceed the thinnest wall ({wall:g} mm), or "
-            "the wall breaks apart on the grid; lower h_mm"
+            f"h_mm ({h:g}) must not exceed the thinnest wall ({which}), or "
+            "the wall breaks apart on the grid; lower h_mm or thicken that wall"
         )
     if h > 0.5 * wall:
         warnings.warn(
-            f"h_mm = {h:g} leaves the thinnest wall ({wall:g} mm) under two grid "
-            "steps: the RV cavity and wall come out too small (by 10 % at 3 mm "
-            f"for a 4 mm wall); lower h_mm to {0.5 * wall:g} or less",
+            f"h_mm = {h:g} leaves the thinnest wall ({which}) under two grid "
+            "steps: that wall and the cavities beside it come out too small (the "
+            f"RV by 10 % at 3 mm for a 4 mm wall); lower h_mm to {0.5 * wall:g} or "
+            "less",
             UserWarning,
             stacklevel=3,
         )

@@ -230,12 +230,21 @@ def test_symmetric_biv_meta_is_unchanged(biv):
         ({"lv_wall_asymmetry": float("nan")}, "lv_wall_asymmetry must be a fraction"),
         (
             {"lv_wall_asymmetry": 0.9, "rv_wall_mm": 6.0},
-            r"h_mm \(2\) must not exceed the thinnest wall \(1.08 mm\)",
+            r"h_mm \(2\) must not exceed the thinnest wall \(the septum, lv_wall_mm x "
+            r"\(1 - lv_wall_asymmetry\) = 1.08 mm\)",
         ),
         ({"rv_wall_mm": 0.0}, "rv_wall_mm must be a positive length"),
         ({"h_mm": float("nan")}, "h_mm must be a positive length"),
         ({"base_z_mm": 70.0}, "base_z_mm must lie between"),
-        ({"h_mm": 5.0}, r"h_mm \(5\) must not exceed the thinnest wall \(4 mm\)"),
+        (
+            {"h_mm": 5.0},
+            r"h_mm \(5\) must not exceed the thinnest wall \(the RV wall, 4",
+        ),
+        ({"lv_wall_asymmetry": "abc"}, "lv_wall_asymmetry must be a number, got str"),
+        ({"lv_wall_asymmetry": [0.2]}, "lv_wall_asymmetry must be a number, got list"),
+        ({"lv_wall_asymmetry": None}, "lv_wall_asymmetry must be a number, got None"),
+        ({"h_mm": True}, "h_mm must be a number, got bool"),
+        ({"lv_wall_mm": "nan"}, "lv_wall_mm must be a number, got str 'nan'"),
     ],
 )
 def test_bad_biv_parameters_are_refused(kwargs, match):

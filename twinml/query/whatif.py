@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from simulators.ep.ventricles import Ventricles
 from simulators.errors import (
     FieldError,
     MeshError,
@@ -196,21 +195,14 @@ def _check_finite(graph: TwinGraph) -> None:
 
 
 # ---------------------------------------------------------------- queries
-def lead_node(prepared: PreparedTwin | Ventricles, text: str) -> int:
+def lead_node(prepared: PreparedTwin, text: str) -> int:
     """An LV lead site (``node:ID``, ``aha:N``, ``xyz:..``, ``uvc:Z,PHI``)
     resolved on the twin and checked against its candidates (outside scar).
-
-    Given a prepared twin, the candidates are its graph's (outside scar);
-    given a heart (`Ventricles`), the heart's own, so that a site off the
-    LV free-wall epicardium is refused before the graph is built.
     """
     from twinml.twins.sites import parse_lv_lead
 
-    if isinstance(prepared, PreparedTwin):
-        heart, cand = prepared.heart, prepared.graph.lv_candidates
-    else:
-        heart, cand = prepared, prepared.lv_candidates
-    node = parse_lv_lead(heart, text)
+    node = parse_lv_lead(prepared.heart, text)
+    cand = prepared.graph.lv_candidates
     if not np.isin(node, cand):
         raise SiteError(
             f"LV lead {text!r} (node {node}) is not one of the twin's "
