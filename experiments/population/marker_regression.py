@@ -47,7 +47,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.metrics import r2_score, roc_auc_score
 
 # run as a script: this folder is on the path (the sweeps' heart builder)
-from train import sweep_entries, sweep_folders
+from train import check_loaded, sweep_entries, sweep_folders
 
 from simulators.circulation.geometry import heart_geometry, patch_onsets
 from twinml.query.whatif import shape_descriptors
@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     hearts: dict = {}
     folders = sweep_folders(ap, args.sweeps, TEST_SETS, args.asymmetric)
     sets = {p.name: load(p, hearts) for p in folders}
+    check_loaded(ap, {k: len(v["y"]) for k, v in sets.items()})
     train = [v for k, v in sets.items() if k.startswith("train")]
     report: dict = {"n_train": int(sum(len(t["y"]) for t in train))}
     for name, groups in GROUPS.items():

@@ -38,7 +38,7 @@ from sklearn.metrics import r2_score
 from torch import nn
 
 # run as a script: this folder is on the path (the sweeps' heart builder)
-from train import sweep_entries, sweep_folders
+from train import check_loaded, sweep_entries, sweep_folders
 
 from simulators.circulation.geometry import (
     heart_geometry,
@@ -205,14 +205,19 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
 
     # per-patch inputs of every set, cached by set name
-    cached = dict(np.load(args.features)) if args.features.is_file() else {}
+    cached = {}
+    if args.features.is_file():
+        try:
+            cached = dict(np.load(args.features))
+        except (OSError, ValueError) as err:
+            ap.error(f"--features {args.features} is not a feature cache ({err})")
     sets, hearts = {}, {}
     for folder in sweep_folders(ap, args.sweeps, TEST_SETS, args.asymmetric):
         keys = [f"{folder.name}/{k}" for k in ("X", "mask", "twin", "y")]
         if not all(k in cached for k in keys):
-            cached.update(
-                {f"{folder.name}/{k}": v for k, v in load(folder, hearts).items()}
-            )
+            loaded = load(folder, hearts)
+            check_loaded(ap, {folder.name: len(loaded["y"])})
+            cached.update({f"{folder.name}/{k}": v for k, v in loaded.items()})
             np.savez(args.features, **cached)
         sets[folder.name] = {k.split("/")[1]: cached[k] for k in keys}
 

@@ -40,6 +40,7 @@ import logging
 import sys
 from pathlib import Path
 
+from simulators.errors import ParameterError
 from twinml.cli import quiet_libraries
 from twinml.data.response_sweep import ResponseSettings, run_response_sweep
 from twinml.data.space import asymmetric_space, population_space
@@ -159,10 +160,19 @@ def main(argv: list[str] | None = None) -> int:
         value = getattr(args, name)
         if value is not None and value < 0:
             ap.error(f"--{name.replace('_', '-')} must be 0 or more, got {value}")
-    if args.asymmetric_shapes < 1:
-        n = args.asymmetric_shapes
-        ap.error(f"--asymmetric-shapes must be at least 1, got {n}")
-    sets = design(args)
+    least = {"train_shapes": 1, "twins_per_shape": 1, "leads": 1, "n_cal": 1,
+             "cal_shapes": 1, "n_test": 5, "workers": 1, "asymmetric_shapes": 1,
+             "extra_shapes": 0}  # fmt: skip
+    for name, low in least.items():
+        if getattr(args, name) < low:
+            option = "--" + name.replace("_", "-")
+            ap.error(f"{option} must be at least {low}, got {getattr(args, name)}")
+    if args.sets == []:
+        ap.error("--sets needs one set name or more (leave it out for every set)")
+    try:
+        sets = design(args)
+    except ParameterError as err:
+        ap.error(str(err))
     unknown = sorted(set(args.sets or ()) - set(sets))
     if unknown:
         ap.error(
@@ -170,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
             "(train_extra<R> needs --extra-round R, train_asym<R> needs "
             "--asymmetric-round R)"
         )
+    empty = [name for name in args.sets or () if not sets[name][0]]
+    if empty:
+        ap.error(f"--sets {empty} would hold no sample: give --extra-shapes N")
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     quiet_libraries()  # Dask, Lightning and MLflow chatter
     for name in ("simulators", "twinml.data.sweep"):

@@ -84,16 +84,28 @@ def sweep_folders(
     return folders
 
 
+def check_loaded(ap: argparse.ArgumentParser, sizes: dict[str, int]) -> None:
+    """Exit (status 2) naming the sets of which no sample could be read."""
+    empty = [name for name, n in sizes.items() if n == 0]
+    if empty:
+        ap.error(
+            f"no sample of the sets {empty} could be read (damaged, or made by "
+            f"another pipeline than {PIPELINE_VERSION}; see the warnings above); "
+            "rerun experiments/population/sweeps.py on them"
+        )
+
+
 def sweep_entries(folder: Path, hearts: dict, h_mm: float | None = None):
     """Each stored sample of a sweep folder with its heart.
 
     Yields ``(key, entry, hkey, heart)``: the sample's key, its stored
     arrays and meta, and its heart (`heart_of`, rebuilt once per shape;
     on the grid step of the sample's own settings unless `h_mm` is given).
+    A damaged sample is skipped and left for the sweep to recompute.
     """
     store = SampleStore(folder, PIPELINE_VERSION)
     for key in store.keys():
-        entry = store.load(key)
+        entry = store.load(key, remove=False)  # a reader deletes nothing
         if entry is None:
             continue
         meta = entry["meta"]

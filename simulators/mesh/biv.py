@@ -152,7 +152,10 @@ def biv_ellipsoid(
         "rv_wall_mm": rv_wall_mm,
         "h_mm": h_mm,
     }
-    for name, value in [*params.items(), ("lv_wall_asymmetry", lv_wall_asymmetry)]:
+    numbers_given = {
+        **params, "base_z_mm": base_z_mm, "lv_wall_asymmetry": lv_wall_asymmetry
+    }  # fmt: skip
+    for name, value in numbers_given.items():
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ParameterError(
                 f"{name} must be a number, got {type(value).__name__} {value!r:.40}"

@@ -245,6 +245,7 @@ def test_symmetric_biv_meta_is_unchanged(biv):
         ({"lv_wall_asymmetry": None}, "lv_wall_asymmetry must be a number, got None"),
         ({"h_mm": True}, "h_mm must be a number, got bool"),
         ({"lv_wall_mm": "nan"}, "lv_wall_mm must be a number, got str 'nan'"),
+        ({"base_z_mm": True}, "base_z_mm must be a number, got bool"),
     ],
 )
 def test_bad_biv_parameters_are_refused(kwargs, match):

@@ -58,10 +58,12 @@ class SampleStore:
 
         return atomic_write(self.path(key), write)
 
-    def load(self, key: str) -> dict[str, Any] | None:
+    def load(self, key: str, remove: bool = True) -> dict[str, Any] | None:
         """A sample's arrays and meta, or None when absent or damaged.
 
-        A damaged file is logged and removed, so the sweep recomputes it.
+        A damaged file is logged and, with `remove` (the sweep's reading),
+        removed so that the sweep recomputes it; a reader that recomputes
+        nothing passes ``remove=False`` and leaves it in place.
         """
         path = self.path(key)
         if not path.is_file():
@@ -72,8 +74,10 @@ class SampleStore:
             meta = json.loads(arrays.pop("meta_json").tobytes())
             _check_entry(key, self.pipeline, arrays, meta)
         except Exception as err:  # noqa: BLE001 - any damage means recompute
-            logger.warning("sample file %s is damaged (%s); recomputing it", path, err)
-            path.unlink(missing_ok=True)
+            fate = "recomputing it" if remove else "skipped, left in place"
+            logger.warning("sample file %s is damaged (%s); %s", path, err, fate)
+            if remove:
+                path.unlink(missing_ok=True)
             return None
         return {"arrays": arrays, "meta": meta}
 
