@@ -117,6 +117,12 @@ def _whatif(
     if not optimise:
         check_lv_lead_text(site)
         _check_node_range(site, t.mesh["n_points"])
+    if model is not None and not Path(model).is_dir():
+        # as `load_surrogate` says it, before the heart and torch load
+        raise ParameterError(
+            f"--model {str(model)!r} is not a folder; pass a folder holding "
+            "member_*.pt, calibration.json and model_card.json"
+        )
     heart = t.ventricles()
     if not optimise:
         # a site off the LV free-wall epicardium, before torch and the graph
