@@ -206,11 +206,14 @@ def main(argv: list[str] | None = None) -> int:
 
     # per-patch inputs of every set, cached by set name
     cached = {}
+    if args.features.exists() and not args.features.is_file():
+        ap.error(f"--features {args.features} is not a file; name an .npz file")
     if args.features.is_file():
         try:
-            cached = dict(np.load(args.features))
-        except (OSError, ValueError) as err:
-            ap.error(f"--features {args.features} is not a feature cache ({err})")
+            with np.load(args.features) as data:
+                cached = {k: data[k] for k in data.files}
+        except Exception as err:  # noqa: BLE001 - any unreadable cache is refused
+            ap.error(f"--features {args.features} is not a feature cache ({err!r})")
     sets, hearts = {}, {}
     for folder in sweep_folders(ap, args.sweeps, TEST_SETS, args.asymmetric):
         keys = [f"{folder.name}/{k}" for k in ("X", "mask", "twin", "y")]

@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--{name.replace('_', '-')} must be 0 or more, got {value}")
     least = {"train_shapes": 1, "twins_per_shape": 1, "leads": 1, "n_cal": 1,
              "cal_shapes": 1, "n_test": 5, "workers": 1, "asymmetric_shapes": 1,
-             "extra_shapes": 0}  # fmt: skip
+             "extra_shapes": 0, "seed": 0}  # fmt: skip
     for name, low in least.items():
         if getattr(args, name) < low:
             option = "--" + name.replace("_", "-")

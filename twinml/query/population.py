@@ -357,15 +357,16 @@ class PopulationSurrogate:
         and the marker heads ``marker_*.pt`` where the model has them."""
         folder = Path(folder)
         paths = sorted(folder.glob("member_*.pt"))
-        missing = [
+        missing = [] if paths else ["member_*.pt"]
+        missing += [
             n
             for n in ("calibration.json", "model_card.json")
             if not (folder / n).is_file()
         ]
-        if not paths or missing:
+        if missing:
             raise DataError(
                 f"{folder} is not a population model: it needs member_*.pt, "
-                f"calibration.json and model_card.json (missing {missing or 'members'})"
+                f"calibration.json and model_card.json (missing {missing})"
             )
         calibration = _read_object(folder / "calibration.json")
         card = _read_object(folder / "model_card.json")
