@@ -118,7 +118,7 @@ def _whatif(
         check_lv_lead_text(site)
         _check_node_range(site, t.mesh["n_points"])
     if model is not None and not Path(model).is_dir():
-        # as `load_surrogate` says it, before the heart and torch load
+        # before the heart and torch load (`load_surrogate` checks it again)
         raise ParameterError(
             f"--model {str(model)!r} is not a folder; pass a folder holding "
             "member_*.pt, calibration.json and model_card.json"

@@ -156,17 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scheduler", default=None, help="an existing Dask cluster")
     ap.add_argument("--sets", nargs="*", default=None, help="only these sets")
     args = ap.parse_args(argv)
-    for name in ("extra_round", "asymmetric_round"):
-        value = getattr(args, name)
-        if value is not None and value < 0:
-            ap.error(f"--{name.replace('_', '-')} must be 0 or more, got {value}")
     least = {"train_shapes": 1, "twins_per_shape": 1, "leads": 1, "n_cal": 1,
              "cal_shapes": 1, "n_test": 5, "workers": 1, "asymmetric_shapes": 1,
-             "extra_shapes": 0, "seed": 0}  # fmt: skip
+             "extra_shapes": 0, "seed": 0, "extra_round": 0,
+             "asymmetric_round": 0}  # fmt: skip
     for name, low in least.items():
-        if getattr(args, name) < low:
-            option = "--" + name.replace("_", "-")
-            ap.error(f"{option} must be at least {low}, got {getattr(args, name)}")
+        value = getattr(args, name)  # None: an option not given
+        if value is not None and value < low:
+            ap.error(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
     if args.sets == []:
         ap.error("--sets needs one set name or more (leave it out for every set)")
     try:

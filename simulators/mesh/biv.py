@@ -174,16 +174,16 @@ def biv_ellipsoid(
             f"{min(lv_endo_length_mm, rv_length_mm)} mm (below both cavities' long "
             f"radii) to open them, got {base_z_mm}"
         )
-    septum = (
-        f"the septum, lv_wall_mm x (1 - lv_wall_asymmetry) = "
-        f"{(1.0 - lv_wall_asymmetry) * lv_wall_mm:g} mm"
+    # the thinnest wall, named with what sets it
+    wall = (1.0 - lv_wall_asymmetry) * lv_wall_mm
+    which = (
+        f"the septum, lv_wall_mm x (1 - lv_wall_asymmetry) = {wall:g} mm"
         if lv_wall_asymmetry
-        else f"the LV wall, {lv_wall_mm:g} mm"
+        else f"the LV wall, {wall:g} mm"
     )
-    walls = {(1.0 - lv_wall_asymmetry) * lv_wall_mm: septum}
-    walls.setdefault(rv_wall_mm, f"the RV wall, {rv_wall_mm:g} mm")
-    thinnest = min(walls)
-    _check_grid_step(h_mm, thinnest, walls[thinnest])
+    if rv_wall_mm < wall:
+        wall, which = rv_wall_mm, f"the RV wall, {rv_wall_mm:g} mm"
+    _check_grid_step(h_mm, wall, which)
     params["base_z_mm"] = base_z_mm
     if lv_wall_asymmetry:
         # only where set, so that a symmetric heart's meta is as it was

@@ -56,7 +56,7 @@ def load_surrogate(folder: str | Path | None = None) -> PopulationSurrogate:
     """
     if folder is not None and not Path(folder).is_dir():
         raise ParameterError(
-            f"--model {str(folder)!r} is not a folder; pass a folder holding "
+            f"{str(folder)!r} is not a folder; a population model is a folder holding "
             "member_*.pt, calibration.json and model_card.json"
         )
     folder = DEFAULT_MODEL if folder is None else Path(folder)
